@@ -1,0 +1,17 @@
+//! afk-core: every decision afk takes, and no I/O.
+//!
+//! A tick is gather → decide → apply. Adapters gather facts ([`facts`], [`evidence`]); this
+//! crate turns them, with the [`config`], the run [`record`] and `now` (always an argument), into
+//! a [`plan`] of [`effect`]s; the tick applies them. Nothing here opens a socket or a file or
+//! reads a clock (an architecture test keeps it that way).
+
+pub mod comment;
+pub mod config;
+pub mod effect;
+pub mod evidence;
+pub mod facts;
+pub mod model;
+pub mod notice;
+pub mod plan;
+pub mod prompt;
+pub mod record;

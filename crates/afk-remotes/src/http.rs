@@ -1,0 +1,389 @@
+//! A small HTTP layer over reqwest shared by the JSON remotes: base URL, auth from a secret file
+//! re-read on every request, bounded retries with backoff for transient faults, and rate limits
+//! (`retry-after`, `x-ratelimit-remaining: 0` + `x-ratelimit-reset`) honoured within the tick
+//! deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use crate::error::{ErrorKind, RemoteError, Result, excerpt};
+
+/// A secret held in a file (a mounted Secret), read fresh each time it is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretFile(PathBuf);
+
+impl std::fmt::Debug for SecretFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretFile({})", self.0.display())
+    }
+}
+
+impl SecretFile {
+    pub fn new(path: impl Into<PathBuf>) -> SecretFile {
+        SecretFile(path.into())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    /// The secret, trimmed. The error names the file, never its content.
+    pub fn read(&self, remote: &'static str) -> Result<String> {
+        let text = std::fs::read_to_string(&self.0).map_err(|e| {
+            RemoteError::new(
+                remote,
+                "read secret",
+                ErrorKind::Local(format!(
+                    "cannot read the secret file {} ({}); check the mounted Secret",
+                    self.0.display(),
+                    e.kind()
+                )),
+            )
+        })?;
+        let secret = text.trim().to_owned();
+        if secret.is_empty() {
+            return Err(RemoteError::new(
+                remote,
+                "read secret",
+                ErrorKind::Local(format!(
+                    "the secret file {} is empty; check the mounted Secret",
+                    self.0.display()
+                )),
+            ));
+        }
+        Ok(secret)
+    }
+}
+
+/// How a remote wants its credential.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    /// `Authorization: Bearer <secret>`
+    Bearer(SecretFile),
+    /// `Authorization: token <secret>` (Forgejo)
+    Token(SecretFile),
+}
+
+/// Retry and time budget for one client.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first try, for transient faults.
+    pub max_retries: u32,
+    /// First backoff; doubled each retry.
+    pub backoff: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Nothing is sent, and no wait is started, past this instant (the tick deadline).
+    pub deadline: Option<Instant>,
+    /// Longest wait for a rate limit without a `retry-after`/reset hint.
+    pub default_rate_limit_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            backoff: Duration::from_millis(200),
+            timeout: Duration::from_secs(30),
+            deadline: None,
+            default_rate_limit_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Json(serde_json::Value),
+    Text(String),
+    Form(Vec<(String, String)>),
+}
+
+/// A response that arrived with a status the caller accepts.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// Decodes the body as JSON, insisting on a JSON content type where one is given (T3's
+    /// catch-all answers unknown paths with 200 `text/html`).
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        remote: &'static str,
+        request: &str,
+    ) -> Result<T> {
+        if let Some(ct) = self.header("content-type")
+            && !ct.contains("json")
+        {
+            return Err(RemoteError::new(
+                remote,
+                request,
+                ErrorKind::Decode(format!("expected JSON, got content-type {ct}")),
+            ));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            RemoteError::new(
+                remote,
+                request,
+                ErrorKind::Decode(format!("{e} in {}", excerpt(&self.body))),
+            )
+        })
+    }
+}
+
+/// One remote's HTTP client.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    remote: &'static str,
+    base: String,
+    auth: Auth,
+    policy: RetryPolicy,
+    client: reqwest::Client,
+}
+
+/// A request as the caller describes it.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: Method,
+    /// Path (and query) appended to the base URL.
+    pub path: &'a str,
+    pub body: Option<Body>,
+    pub headers: Vec<(&'static str, String)>,
+    /// Statuses that count as an answer (others become errors).
+    pub accept: &'a [u16],
+    /// Safe to resend when the first try may have reached the remote (GET, PUT, DELETE, and
+    /// POSTs made idempotent by the remote, like T3 commands with a fixed `commandId`).
+    pub idempotent: bool,
+}
+
+impl<'a> Request<'a> {
+    pub fn get(path: &'a str) -> Request<'a> {
+        Request {
+            method: Method::GET,
+            path,
+            body: None,
+            headers: Vec::new(),
+            accept: &[200],
+            idempotent: true,
+        }
+    }
+    pub fn new(method: Method, path: &'a str, body: Option<Body>) -> Request<'a> {
+        let idempotent = method != Method::POST && method != Method::PATCH;
+        Request {
+            method,
+            path,
+            body,
+            headers: Vec::new(),
+            accept: &[200, 201, 204],
+            idempotent,
+        }
+    }
+    pub fn accept(mut self, accept: &'a [u16]) -> Self {
+        self.accept = accept;
+        self
+    }
+    pub fn idempotent(mut self, yes: bool) -> Self {
+        self.idempotent = yes;
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl HttpClient {
+    pub fn new(
+        remote: &'static str,
+        base: &str,
+        auth: Auth,
+        policy: RetryPolicy,
+    ) -> Result<HttpClient> {
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("afk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RemoteError::new(remote, "client", ErrorKind::Local(e.to_string())))?;
+        Ok(HttpClient {
+            remote,
+            base: base.trim_end_matches('/').to_owned(),
+            auth,
+            policy,
+            client,
+        })
+    }
+
+    pub fn remote(&self) -> &'static str {
+        self.remote
+    }
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `METHOD /path` without the query (queries may hold tokens on some remotes).
+    pub fn describe(method: &Method, path: &str) -> String {
+        let p = path.split('?').next().unwrap_or(path);
+        format!("{method} {p}")
+    }
+
+    /// Sends with retries; returns the first response with an accepted status.
+    pub async fn send(&self, req: Request<'_>) -> Result<Response> {
+        let what = Self::describe(&req.method, req.path);
+        let err = |kind| RemoteError::new(self.remote, what.clone(), kind);
+        let mut attempt = 0u32;
+        loop {
+            if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(err(ErrorKind::Deadline));
+            }
+            let outcome = self.send_once(&req).await;
+            let wait = match outcome {
+                Ok(resp) if req.accept.contains(&resp.status) => return Ok(resp),
+                Ok(resp) => {
+                    let kind = ErrorKind::Status {
+                        status: resp.status,
+                        detail: excerpt(&resp.body),
+                    };
+                    match rate_limit_wait(&resp, self.policy.default_rate_limit_wait) {
+                        Some(w) => RetryWait::RateLimit(w, kind),
+                        None if resp.status >= 500 && req.idempotent => RetryWait::Backoff(kind),
+                        None => return Err(err(kind)),
+                    }
+                }
+                Err(kind) if req.idempotent => RetryWait::Backoff(kind),
+                Err(kind) => return Err(err(kind)),
+            };
+            if attempt >= self.policy.max_retries {
+                return Err(err(match wait {
+                    RetryWait::RateLimit(w, _) => ErrorKind::RateLimited {
+                        retry_after: Some(w),
+                    },
+                    RetryWait::Backoff(k) => k,
+                }));
+            }
+            let (delay, last) = match wait {
+                RetryWait::RateLimit(w, k) => (w, k),
+                RetryWait::Backoff(k) => (self.policy.backoff * 2u32.saturating_pow(attempt), k),
+            };
+            if let Some(d) = self.policy.deadline
+                && Instant::now() + delay >= d
+            {
+                return Err(err(match last {
+                    ErrorKind::Status {
+                        status: 429 | 403, ..
+                    } => ErrorKind::RateLimited {
+                        retry_after: Some(delay),
+                    },
+                    other => other,
+                }));
+            }
+            tracing::debug!(remote = self.remote, request = %what, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(&self, req: &Request<'_>) -> std::result::Result<Response, ErrorKind> {
+        let url = format!("{}{}", self.base, req.path);
+        let mut rb = self.client.request(req.method.clone(), &url);
+        match &self.auth {
+            Auth::None => {}
+            Auth::Bearer(s) => {
+                let secret = s.read(self.remote).map_err(|e| e.kind)?;
+                rb = rb.header("authorization", sensitive(&format!("Bearer {secret}"))?);
+            }
+            Auth::Token(s) => {
+                let secret = s.read(self.remote).map_err(|e| e.kind)?;
+                rb = rb.header("authorization", sensitive(&format!("token {secret}"))?);
+            }
+        }
+        for (k, v) in &req.headers {
+            rb = rb.header(*k, v);
+        }
+        rb = match &req.body {
+            None => rb,
+            Some(Body::Json(v)) => rb.json(v),
+            Some(Body::Text(t)) => rb.body(t.clone()),
+            Some(Body::Form(f)) => rb.form(f),
+        };
+        let resp = rb.send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(classify)?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+enum RetryWait {
+    RateLimit(Duration, ErrorKind),
+    Backoff(ErrorKind),
+}
+
+fn sensitive(v: &str) -> std::result::Result<HeaderValue, ErrorKind> {
+    let mut h = HeaderValue::from_str(v).map_err(|_| {
+        ErrorKind::Local("the secret holds characters not allowed in a header".into())
+    })?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
+/// Maps a reqwest failure to a kind, without its URL (which could carry a token in a query).
+fn classify(e: reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() {
+        ErrorKind::Decode("body could not be read".into())
+    } else {
+        let e = e.without_url();
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        ErrorKind::Transport(msg)
+    }
+}
+
+/// How long a rate-limited response asks us to wait, if it is a rate limit at all:
+/// 429 (with or without `retry-after`), or 403 with `retry-after` or `x-ratelimit-remaining: 0`.
+pub fn rate_limit_wait(resp: &Response, default_wait: Duration) -> Option<Duration> {
+    let retry_after = resp
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let exhausted = resp.header("x-ratelimit-remaining").map(str::trim) == Some("0");
+    let reset_wait = resp
+        .header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|reset| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            Duration::from_secs(u64::try_from(reset - now).unwrap_or(0).max(1))
+        });
+    match resp.status {
+        429 => Some(
+            retry_after
+                .or(if exhausted { reset_wait } else { None })
+                .unwrap_or(default_wait),
+        ),
+        403 if retry_after.is_some() => retry_after,
+        403 if exhausted => Some(reset_wait.unwrap_or(default_wait)),
+        _ => None,
+    }
+}

@@ -1,0 +1,10 @@
+//! Clients for every remote afk talks to, one module per remote, plus git workspaces.
+//!
+//! Wire structs stay private to their module; each client returns afk's own types and a
+//! [`error::RemoteError`] that names the remote and the request.
+
+pub mod error;
+pub mod forgejo;
+pub mod github;
+pub mod http;
+pub mod tracker;
