@@ -10,6 +10,7 @@ pub mod config;
 pub mod effect;
 pub mod evidence;
 pub mod facts;
+pub mod ids;
 pub mod model;
 pub mod notice;
 pub mod plan;
