@@ -37,7 +37,10 @@ pub fn turn_command_id(run: &RunId, dispatch_attempt: u32) -> String {
 
 /// The `k`-th corrective turn (1-based): its command and message ids.
 pub fn fix_turn_ids(run: &RunId, k: u32) -> (String, String) {
-    (format!("afk-{run}-fix-{k}"), format!("afk-{run}-msg-fix-{k}"))
+    (
+        format!("afk-{run}-fix-{k}"),
+        format!("afk-{run}-msg-fix-{k}"),
+    )
 }
 
 /// Interrupting the run's agent; `why` is a short stable word (`verdict`, `override`, `budget`).
@@ -72,8 +75,14 @@ mod tests {
     fn ids_are_stable_and_distinct_per_step() {
         let run = RunId::new("o/r".parse().expect("repo"), 7, 2);
         assert_eq!(thread_id(&run), "afk-o__r-7-2");
-        assert_eq!(worktree_path("/data/afk/", &run), "/data/afk/worktrees/o__r/o__r-7-2");
-        assert_eq!(checkout_path("/data/afk", run.repo()), "/data/afk/repos/o__r");
+        assert_eq!(
+            worktree_path("/data/afk/", &run),
+            "/data/afk/worktrees/o__r/o__r-7-2"
+        );
+        assert_eq!(
+            checkout_path("/data/afk", run.repo()),
+            "/data/afk/repos/o__r"
+        );
         let ids = [
             project_command_id(&run, 1),
             thread_command_id(&run, 1),

@@ -388,7 +388,8 @@ mod tests {
             "o__r-1-0",
             "or-1-1",
             "o__r-01-1",
-            "o__r--1-1",
+            "o__r-+1-1",
+            "o__r-1-",
         ] {
             assert!(bad.parse::<RunId>().is_err(), "{bad:?} must be refused");
         }
