@@ -5,6 +5,7 @@
 //! a [`plan`] of [`effect`]s; the tick applies them. Nothing here opens a socket or a file or
 //! reads a clock (an architecture test keeps it that way).
 
+pub mod claim;
 pub mod comment;
 pub mod config;
 pub mod effect;
@@ -14,5 +15,6 @@ pub mod ids;
 pub mod model;
 pub mod notice;
 pub mod plan;
+pub mod policy;
 pub mod prompt;
 pub mod record;
