@@ -6,6 +6,7 @@
 //! reads a clock (an architecture test keeps it that way).
 
 pub mod blockers;
+pub mod claim;
 pub mod comment;
 pub mod config;
 pub mod effect;
@@ -15,5 +16,6 @@ pub mod ids;
 pub mod model;
 pub mod notice;
 pub mod plan;
+pub mod policy;
 pub mod prompt;
 pub mod record;

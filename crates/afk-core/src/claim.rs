@@ -1,0 +1,255 @@
+//! Claiming a winner and dispatching its run (SPEC §3 "Claim and dispatch"), as effects in a
+//! crash-safe order, plus the record updates for a dispatch's outcome.
+//!
+//! A claim is: write the status comment (state `claimed`, every id precomputed), then take the
+//! lock label, then dispatch. The comment comes first on purpose: a crash between the two leaves
+//! a claimed record without a lock, which the next poll finds as the issue's newest record and
+//! reuses (same run id, same comment, one more dispatch attempt) instead of starting a second
+//! run; a lock therefore never exists without a record, and the watcher may treat a lock without
+//! a record as an orphan. Every id is derived from the run id ([`crate::ids`]) so a repeated
+//! dispatch resends the same T3 ids and T3 starts no second agent.
+
+use crate::comment::{self, RenderContext};
+use crate::config::Config;
+use crate::effect::{DispatchSpec, Effect};
+use crate::ids;
+use crate::model::{RepoName, RunId, Timestamp};
+use crate::prompt::{self, IssueText, WorkContext};
+use crate::record::{RECORD_VERSION, RunRecord, RunStatus};
+
+/// Longest T3 thread title, in characters (the title is for people scanning a list).
+pub const MAX_THREAD_TITLE_CHARS: usize = 80;
+/// Longest dispatch error kept in the run record, in characters.
+pub const MAX_DISPATCH_ERROR_CHARS: usize = 500;
+
+/// afk's newest run record on the issue (from [`comment::latest_record`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorRun {
+    pub comment_id: u64,
+    pub record: RunRecord,
+}
+
+/// Everything needed to claim one winner.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimInput<'a> {
+    pub repo: &'a RepoName,
+    pub issue: &'a IssueText,
+    /// The issue's web link, for the caller's plan entry and logs about this claim.
+    pub issue_url: &'a str,
+    pub latest: Option<&'a PriorRun>,
+    pub config: &'a Config,
+    pub default_branch: &'a str,
+    pub now: Timestamp,
+}
+
+/// A planned claim (or resumed dispatch): the run, the record the comment will hold, and the
+/// effects to apply in order.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Claim {
+    pub run: RunId,
+    pub record: RunRecord,
+    pub effects: Vec<Effect>,
+}
+
+/// Plans the claim of a winner: status comment → lock label → dispatch.
+///
+/// The run is numbered one past the issue's newest run. If that newest run is still `claimed`
+/// and was never dispatched (a claim that crashed before taking the lock), it is reused with
+/// one more dispatch attempt, editing its comment instead of creating a second one.
+pub fn plan_claim(input: &ClaimInput<'_>) -> Claim {
+    let reusable = input.latest.filter(|prior| {
+        let r = &prior.record;
+        r.status == RunStatus::Claimed
+            && r.dispatched_at.is_none()
+            && r.run.repo() == input.repo
+            && r.run.issue() == input.issue.number
+    });
+
+    let (record, comment_id) = match reusable {
+        Some(prior) => {
+            let mut record = claimed_record(
+                prior.record.run.clone(),
+                input.config,
+                prior.record.claimed_at,
+                input.now,
+            );
+            record.dispatch_attempts = prior.record.dispatch_attempts.saturating_add(1);
+            record.dispatch_error = prior.record.dispatch_error.clone();
+            (record, Some(prior.comment_id))
+        }
+        None => {
+            let n = input
+                .latest
+                .map_or(1, |prior| prior.record.run.attempt().saturating_add(1));
+            let run = RunId::new(input.repo.clone(), input.issue.number, n);
+            (
+                claimed_record(run, input.config, input.now, input.now),
+                None,
+            )
+        }
+    };
+
+    let status = status_comment(&record, comment_id, input.config);
+    let lock = Effect::AddLabel {
+        repo: input.repo.clone(),
+        issue: input.issue.number,
+        label: input.config.labels.in_progress.clone(),
+    };
+    let dispatch = dispatch_effect(&record, input.issue, input.config, input.default_branch);
+    Claim {
+        run: record.run.clone(),
+        record,
+        effects: vec![status, lock, dispatch],
+    }
+}
+
+/// Resumes the dispatch of a claimed run (the watcher's row 10): one more dispatch attempt,
+/// recorded in the comment first, then the dispatch with that attempt's command ids.
+pub fn resume_dispatch(
+    record: &RunRecord,
+    comment_id: u64,
+    issue: &IssueText,
+    config: &Config,
+    default_branch: &str,
+    now: Timestamp,
+) -> Claim {
+    let mut next = record.clone();
+    next.v = RECORD_VERSION;
+    next.status = RunStatus::Claimed;
+    next.dispatch_attempts = record.dispatch_attempts.saturating_add(1);
+    next.dispatch_started_at = now;
+    let status = status_comment(&next, Some(comment_id), config);
+    let dispatch = dispatch_effect(&next, issue, config, default_branch);
+    Claim {
+        run: next.run.clone(),
+        record: next,
+        effects: vec![status, dispatch],
+    }
+}
+
+/// The record once the first turn was started in T3.
+pub fn dispatched(record: &RunRecord, now: Timestamp) -> RunRecord {
+    RunRecord {
+        status: RunStatus::Dispatched,
+        dispatched_at: Some(now),
+        last_turn_at: Some(now),
+        dispatch_error: None,
+        ..record.clone()
+    }
+}
+
+/// The record after a dispatch attempt failed: still `claimed`, with the error (bounded) for
+/// the comment and for the needs-human reason once attempts run out.
+pub fn dispatch_failed(record: &RunRecord, error: &str, now: Timestamp) -> RunRecord {
+    let error = error.trim();
+    let mut kept: String = error.chars().take(MAX_DISPATCH_ERROR_CHARS).collect();
+    if kept.len() < error.len() {
+        kept.push('…');
+    }
+    RunRecord {
+        status: RunStatus::Claimed,
+        dispatch_error: Some(format!(
+            "{kept} (at {})",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )),
+        ..record.clone()
+    }
+}
+
+/// A fresh `claimed` record for `run` with every id precomputed.
+fn claimed_record(run: RunId, config: &Config, claimed_at: Timestamp, now: Timestamp) -> RunRecord {
+    let root = config.workspace.root.to_string_lossy();
+    RunRecord {
+        v: RECORD_VERSION,
+        repo: run.repo().clone(),
+        issue: run.issue(),
+        status: RunStatus::Claimed,
+        claimed_at,
+        branch: run.branch(),
+        worktree: ids::worktree_path(&root, &run),
+        project_id: ids::project_id(run.repo()),
+        thread_id: ids::thread_id(&run),
+        dispatch_attempts: 1,
+        dispatch_error: None,
+        dispatch_started_at: now,
+        dispatched_at: None,
+        last_turn_at: None,
+        thread_missing_since: None,
+        push: None,
+        ci: None,
+        deploy: None,
+        first_red_at: None,
+        fixes: Vec::new(),
+        spend_usd: 0.0,
+        question: None,
+        verdict: None,
+        run,
+    }
+}
+
+fn status_comment(record: &RunRecord, comment_id: Option<u64>, config: &Config) -> Effect {
+    let thread_url = config
+        .t3
+        .as_ref()
+        .map(|t3| ids::thread_url(&t3.web_url, &record.thread_id))
+        .unwrap_or_default();
+    Effect::UpsertStatusComment {
+        repo: record.repo.clone(),
+        issue: record.issue,
+        run: record.run.clone(),
+        comment_id,
+        body: comment::render(record, &RenderContext { thread_url }),
+    }
+}
+
+/// The dispatch of `record`'s current attempt, with the ids and worktree the record holds.
+fn dispatch_effect(
+    record: &RunRecord,
+    issue: &IssueText,
+    config: &Config,
+    default_branch: &str,
+) -> Effect {
+    let run = &record.run;
+    let attempt = record.dispatch_attempts.max(1);
+    let root = config.workspace.root.to_string_lossy();
+    let work = WorkContext {
+        worktree: record.worktree.clone(),
+        branch: record.branch.clone(),
+        default_branch: default_branch.to_owned(),
+    };
+    let spec = DispatchSpec {
+        branch: record.branch.clone(),
+        worktree: record.worktree.clone(),
+        default_branch: Some(default_branch.to_owned()),
+        project_id: record.project_id.clone(),
+        project_title: record.repo.to_string(),
+        project_root: ids::checkout_path(&root, &record.repo),
+        thread_id: record.thread_id.clone(),
+        thread_title: thread_title(issue),
+        message_id: ids::first_message_id(run),
+        project_command_id: ids::project_command_id(run, attempt),
+        thread_command_id: ids::thread_command_id(run, attempt),
+        turn_command_id: ids::turn_command_id(run, attempt),
+        prompt: prompt::issue_prompt(run, issue, &work),
+    };
+    Effect::Dispatch {
+        repo: record.repo.clone(),
+        issue: record.issue,
+        run: run.clone(),
+        spec: Box::new(spec),
+    }
+}
+
+/// `#42 <title>`, whitespace collapsed, bounded to [`MAX_THREAD_TITLE_CHARS`].
+pub fn thread_title(issue: &IssueText) -> String {
+    let title = issue.title.split_whitespace().collect::<Vec<_>>().join(" ");
+    let full = format!("#{} {}", issue.number, title);
+    if full.chars().count() <= MAX_THREAD_TITLE_CHARS {
+        return full.trim_end().to_owned();
+    }
+    let mut cut: String = full.chars().take(MAX_THREAD_TITLE_CHARS - 1).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
