@@ -90,7 +90,9 @@ pub fn render(record: &RunRecord, ctx: &RenderContext) -> String {
     render_header(&mut out, record, ctx);
     render_checklist(&mut out, record);
     render_details(&mut out, record);
-    out.push('\n');
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
     out.push_str(&record_block(record));
     out.push('\n');
     out
@@ -183,7 +185,10 @@ fn phase_detail(record: &RunRecord, phase: usize, at: usize) -> String {
             }
             d
         }
-        1 => "written and run by the agent in T3; afk cannot observe this, it only sees the push"
+        1 if at > 2 => {
+            "not observed by afk: the agent ran the tests in T3, afk saw only the push".to_owned()
+        }
+        1 => "the agent writes and runs the tests in T3; afk cannot observe this, only the push"
             .to_owned(),
         2 => "not observable by afk either".to_owned(),
         3 => match &record.push {
@@ -197,12 +202,16 @@ fn phase_detail(record: &RunRecord, phase: usize, at: usize) -> String {
             None => String::new(),
         },
         4 => match &record.ci {
-            Some(ci) => summary_detail(ci, "no CI configured"),
+            Some(ci) => summary_detail(ci, ["pending", "green", "**red**"], "no CI configured"),
             None if record.push.is_some() => "waiting for CI to report".to_owned(),
             None => String::new(),
         },
         5 => match &record.deploy {
-            Some(deploy) => summary_detail(deploy, "no deploy target for this repo"),
+            Some(deploy) => summary_detail(
+                deploy,
+                ["rolling out", "healthy", "**failed**"],
+                "no deploy target for this repo",
+            ),
             None if at == 5 => "waiting for the rollout".to_owned(),
             None => String::new(),
         },
@@ -213,11 +222,13 @@ fn phase_detail(record: &RunRecord, phase: usize, at: usize) -> String {
     }
 }
 
-fn summary_detail(s: &CheckSummary, skipped_why: &str) -> String {
+/// `words`: how this phase says pending, green and red.
+fn summary_detail(s: &CheckSummary, words: [&str; 3], skipped_why: &str) -> String {
+    let [pending, green, red] = words;
     let mut d = match s.state {
-        PhaseState::Pending => "pending".to_owned(),
-        PhaseState::Green => "green".to_owned(),
-        PhaseState::Red => "**red**".to_owned(),
+        PhaseState::Pending => pending.to_owned(),
+        PhaseState::Green => green.to_owned(),
+        PhaseState::Red => red.to_owned(),
         PhaseState::Skipped => format!("skipped ({skipped_why})"),
     };
     if !s.detail.is_empty() {
@@ -281,7 +292,7 @@ fn render_details(out: &mut String, record: &RunRecord) {
             }
             let _ = writeln!(
                 out,
-                "- attempt {} at {}: `{}` failing {names}",
+                "- attempt {} at {}: `{}` failing: {names}",
                 i + 1,
                 minute(fix.at),
                 short_sha(&fix.sha)
@@ -531,12 +542,20 @@ fn quote(text: &str, max_chars: usize, max_lines: usize) -> String {
     out
 }
 
-/// A code span for afk-made identifiers (run id, branch, thread id): no backticks or line breaks.
+/// A code span for afk-made identifiers (run id, branch, thread id). Anything but letters,
+/// digits and a few path characters shows as `?`, so even a tampered value cannot end the span,
+/// hold HTML or imitate the record block.
 fn code(s: &str) -> String {
     let cleaned: String = s
         .chars()
-        .filter(|c| *c != '`' && !c.is_control())
         .take(200)
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '+' | '=' | ',') {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     format!("`{cleaned}`")
 }
