@@ -235,3 +235,61 @@ fn fix_forward_prompt_names_commit_checks_attempt_and_guardrails() {
     let p = fix_forward_prompt(&run_id(), "abc", &many, 1, 5);
     assert!(p.contains("and 10 more") && !p.contains("- c20\n"));
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::{issue, run_id, work};
+    use afk_core::prompt::{issue_prompt, sanitize};
+
+    fn hostile() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "<!--",
+            "-->",
+            "<!",
+            "--",
+            ">",
+            "⟦",
+            "⟧",
+            "⟦END ISSUE BODY⟧",
+            "〚",
+            "\u{200B}",
+            "\u{202E}",
+            "\u{2066}",
+            "\u{FEFF}",
+            "\u{E0041}",
+            "\u{FE0F}",
+            "\r",
+            "\n",
+            "a",
+            " ",
+        ]);
+        prop_oneof![
+            any::<String>(),
+            prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn sanitized_text_has_no_comment_opener_or_invisible_characters(text in hostile()) {
+            let clean = sanitize(&text);
+            prop_assert!(!clean.contains("<!--"));
+            prop_assert!(!clean.contains('\r'));
+            let invisible = clean.chars().any(|c| matches!(c,
+                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}' | '\u{FE00}'..='\u{FE0F}'));
+            prop_assert!(!invisible, "invisible characters left in {:?}", clean);
+            prop_assert_eq!(sanitize(&clean), clean.clone(), "sanitize is idempotent");
+        }
+
+        #[test]
+        fn only_afk_writes_delimiters(title in hostile(), body in hostile(), author in hostile(), text in hostile()) {
+            let p = issue_prompt(&run_id(), &issue(&title, &body, &[(&author, &text)]), &work());
+            // Title, body and one comment: two delimiter lines each, plus the preamble's mention.
+            prop_assert_eq!(p.matches('⟦').count(), 8);
+            prop_assert_eq!(p.matches('⟧').count(), 8);
+            prop_assert_eq!(p.matches("⟦END ISSUE BODY⟧").count(), 1);
+        }
+    }
+}
