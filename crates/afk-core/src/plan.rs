@@ -1,10 +1,16 @@
 //! The plan a tick prints (INTERFACES §3): what it dispatched or skipped, what it decided for
-//! each live run, the effects, and the errors. Serializes to exactly the documented JSON shape.
+//! each live run, the effects, and the errors. Serializes to exactly the documented JSON shape,
+//! and renders as concise text for operators ([`render_text`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use crate::effect::Effect;
+use crate::evidence::CloseReason;
 use crate::model::{IssueNumber, RepoName, RunId};
+use crate::record::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,4 +161,224 @@ impl Plan {
         serde_json::to_string_pretty(self)
             .unwrap_or_else(|e| format!("{{\"errors\":[{{\"error\":\"{e}\"}}]}}"))
     }
+}
+
+/// Longest reason, detail or error shown per line of the text plan.
+const MAX_TEXT_CHARS: usize = 300;
+
+/// The plan as text for operators: a header (tick, dry run, kill switch), then dispatches,
+/// skipped issues grouped by repo, runs, effects (one line each, prompts and comment bodies
+/// summarised by their length, never shown) and errors. Outside text is reduced to one line
+/// without control characters, so it cannot forge lines or drive the terminal.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let tick = match plan.tick {
+        TickKind::Poll => "poll",
+        TickKind::Watch => "watch",
+    };
+    let mode = if plan.dry_run {
+        "dry run (nothing was written)"
+    } else {
+        "applied"
+    };
+    let switch = if plan.kill_switch {
+        "kill switch ON (no agent work)"
+    } else {
+        "kill switch off"
+    };
+    let _ = writeln!(out, "afk {tick} tick · {mode} · {switch}");
+
+    section(&mut out, "Dispatch", plan.dispatch.len());
+    for d in &plan.dispatch {
+        let _ = writeln!(
+            out,
+            "  {}#{}  run {}  — {}",
+            d.repo,
+            d.issue,
+            d.run,
+            one_line(&d.reason)
+        );
+    }
+
+    section(&mut out, "Skipped", plan.skipped.len());
+    let mut by_repo: BTreeMap<Option<&RepoName>, Vec<&SkipEntry>> = BTreeMap::new();
+    for s in &plan.skipped {
+        by_repo.entry(s.repo.as_ref()).or_default().push(s);
+    }
+    for (repo, entries) in by_repo {
+        match repo {
+            Some(repo) => {
+                let _ = writeln!(out, "  {repo}");
+            }
+            None => out.push_str("  (every repo)\n"),
+        }
+        for s in entries {
+            let what = s
+                .issue
+                .map_or_else(|| "(repo)".to_owned(), |n| format!("#{n}"));
+            let _ = write!(out, "    {what}  {}", s.reason.as_str());
+            if !s.detail.is_empty() {
+                let _ = write!(out, "  — {}", one_line(&s.detail));
+            }
+            out.push('\n');
+        }
+    }
+
+    section(&mut out, "Runs", plan.runs.len());
+    for r in &plan.runs {
+        let run = r
+            .run
+            .as_ref()
+            .map_or_else(|| "(no record)".to_owned(), ToString::to_string);
+        let _ = writeln!(
+            out,
+            "  {}#{}  run {run}  phase {}  → {}  — {}",
+            r.repo,
+            r.issue,
+            one_line(&r.phase),
+            r.decision.as_str(),
+            one_line(&r.reason)
+        );
+    }
+
+    section(&mut out, "Effects", plan.effects.len());
+    for e in &plan.effects {
+        let _ = writeln!(out, "  {}", effect_line(e));
+    }
+
+    section(&mut out, "Errors", plan.errors.len());
+    for e in &plan.errors {
+        let mut place = match (&e.repo, e.issue) {
+            (Some(repo), Some(n)) => format!("{repo}#{n}"),
+            (Some(repo), None) => repo.to_string(),
+            (None, Some(n)) => format!("#{n}"),
+            (None, None) => "tick".to_owned(),
+        };
+        if let Some(run) = &e.run {
+            let _ = write!(place, " run {run}");
+        }
+        let _ = writeln!(out, "  {place}: {}", one_line(&e.error));
+    }
+    out
+}
+
+fn section(out: &mut String, name: &str, count: usize) {
+    if count == 0 {
+        let _ = writeln!(out, "{name}: none");
+    } else {
+        let _ = writeln!(out, "{name} ({count}):");
+    }
+}
+
+/// One effect as one short line: kind, `repo#issue`, then what it carries in brief.
+fn effect_line(effect: &Effect) -> String {
+    let kind = effect.kind();
+    match effect {
+        Effect::AddLabel { repo, issue, label } | Effect::RemoveLabel { repo, issue, label } => {
+            format!("{kind}  {repo}#{issue}  {}", one_line(label))
+        }
+        Effect::UpsertStatusComment {
+            repo,
+            issue,
+            run,
+            comment_id,
+            body,
+        } => {
+            let target = comment_id.map_or_else(
+                || "new comment".to_owned(),
+                |id| format!("edit comment {id}"),
+            );
+            format!(
+                "{kind}  {repo}#{issue}  run {run}  {target} ({} chars)",
+                body.chars().count()
+            )
+        }
+        Effect::PostComment { repo, issue, body } => {
+            format!("{kind}  {repo}#{issue}  ({} chars)", body.chars().count())
+        }
+        Effect::CloseIssue {
+            repo,
+            issue,
+            reason,
+        } => {
+            let reason = match reason {
+                CloseReason::Completed => "completed",
+                CloseReason::NotPlanned => "not planned",
+                CloseReason::Duplicate => "duplicate",
+                CloseReason::Unspecified => "no reason",
+            };
+            format!("{kind}  {repo}#{issue}  as {reason}")
+        }
+        Effect::ReopenIssue { repo, issue } => format!("{kind}  {repo}#{issue}"),
+        Effect::Dispatch {
+            repo,
+            issue,
+            run,
+            spec,
+        } => format!(
+            "{kind}  {repo}#{issue}  run {run}  thread {}  branch {}  (prompt {} chars)",
+            one_line(&spec.thread_id),
+            one_line(&spec.branch),
+            spec.prompt.chars().count()
+        ),
+        Effect::StartTurn {
+            repo,
+            issue,
+            run,
+            thread_id,
+            command_id,
+            prompt,
+            ..
+        } => format!(
+            "{kind}  {repo}#{issue}  run {run}  thread {}  command {}  (prompt {} chars)",
+            one_line(thread_id),
+            one_line(command_id),
+            prompt.chars().count()
+        ),
+        Effect::Interrupt {
+            repo,
+            issue,
+            run,
+            thread_id,
+            ..
+        } => format!(
+            "{kind}  {repo}#{issue}  run {run}  thread {}",
+            one_line(thread_id)
+        ),
+        Effect::RemoveWorktree {
+            repo,
+            run,
+            worktree,
+        } => format!("{kind}  {repo}  run {run}  {}", one_line(worktree)),
+        Effect::Notify {
+            repo,
+            issue,
+            run,
+            channel,
+            notice,
+        } => {
+            let channel = match channel {
+                Channel::Ntfy => "ntfy",
+                Channel::Slack => "slack",
+            };
+            format!(
+                "{kind}  {repo}#{issue}  run {run}  {channel}  \"{}\"  priority {}",
+                one_line(&notice.title),
+                notice.priority
+            )
+        }
+    }
+}
+
+/// Outside text as one bounded line: invisible and control characters removed, whitespace
+/// (newlines included) collapsed to single spaces.
+fn one_line(text: &str) -> String {
+    let clean = crate::prompt::sanitize(text);
+    let flat = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= MAX_TEXT_CHARS {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(MAX_TEXT_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
