@@ -431,6 +431,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     Ok(c)
 }
 
+fn repo_expected(why: &str) -> String {
+    format!(
+        "a repo as owner/name ({})",
+        why.strip_prefix("expected ").unwrap_or(why)
+    )
+}
+
 fn invalid_env(var: &str, value: &str, expected: String) -> ConfigError {
     ConfigError::Env {
         var: var.to_owned(),
@@ -449,7 +456,7 @@ fn allowlist(
     let mut out: Vec<RepoName> = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let repo: RepoName = entry.parse().map_err(|e: crate::model::InvalidValue| {
-            refuse(&key(i), entry, format!("a repo as owner/name ({})", e.why))
+            refuse(&key(i), entry, repo_expected(e.why))
         })?;
         if let Some(first) = out.iter().position(|r| super::same_repo(r, &repo)) {
             return Err(refuse(
@@ -470,8 +477,7 @@ fn env_kill_switch(value: &str) -> Result<bool, ConfigError> {
         _ => Err(ConfigError::Env {
             var: ENV_KILL_SWITCH.to_owned(),
             value: shown(value),
-            expected: "true or false (or 1 or 0); the kill switch stays closed on anything else"
-                .to_owned(),
+            expected: "true or false (or 1 or 0)".to_owned(),
         }),
     }
 }
@@ -930,7 +936,7 @@ fn repo_section(
         invalid(
             &path,
             key,
-            format!("a section key naming a repo as owner/name ({})", e.why),
+            format!("a section key naming {}", repo_expected(e.why)),
         )
     })?;
     let raw = RawRepo::deserialize(value).map_err(|e| serde_error(&e, &path))?;
