@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use crate::model::RepoName;
 
+mod check;
 mod parse;
+mod raw;
 
 pub use parse::parse;
 
