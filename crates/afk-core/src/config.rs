@@ -2,12 +2,34 @@
 //!
 //! The file is TOML; `AFK_KILL_SWITCH` and `AFK_ALLOWLIST` override the two safety gates. The
 //! environment is passed in as data, so this module reads nothing itself.
+//!
+//! Shipped closed: with no file and no environment the kill switch is ON and the allowlist is
+//! EMPTY (SPEC §2.1). Anything unparseable fails closed with a [`ConfigError`] naming the key,
+//! the value and what was expected (SPEC §2.3).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::model::RepoName;
+
+mod check;
+mod parse;
+mod raw;
+
+pub use parse::parse;
+
+/// A complete, commented example config (every key of INTERFACES §2), shipped closed: it parses,
+/// and with it afk stays inert until a person flips the kill switch and enrolls repos.
+pub const EXAMPLE_TOML: &str = include_str!("config/example.toml");
+
+/// `runtime_mode` values T3 accepts.
+pub const RUNTIME_MODES: [&str; 4] = [
+    "approval-required",
+    "auto-accept-edits",
+    "full-access",
+    "auto",
+];
 
 /// Env var overriding `kill_switch` (`true` or `false`).
 pub const ENV_KILL_SWITCH: &str = "AFK_KILL_SWITCH";
@@ -69,6 +91,7 @@ pub enum TrackerKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackerConfig {
     pub kind: TrackerKind,
+    /// An http(s) URL, stored without a trailing `/`.
     pub api_url: String,
     pub token_file: PathBuf,
     /// The account afk comments as; only its comments are trusted to hold run records.
@@ -83,6 +106,7 @@ pub struct ModelSelection {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct T3Config {
+    /// An http(s) URL, stored without a trailing `/`.
     pub base_url: String,
     pub token_file: PathBuf,
     /// Base of the deep links to threads shown to people.
@@ -98,6 +122,8 @@ pub struct WorkspaceConfig {
     pub clone_url_template: String,
     pub retain_days: u32,
     pub evict_above_percent: u8,
+    /// Folders eviction may empty, relative to `root` (absolute entries inside the root are
+    /// stored relative to it).
     pub cache_dirs: Vec<PathBuf>,
 }
 
@@ -117,6 +143,7 @@ pub struct NotifyConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NtfyConfig {
+    /// An http(s) URL, stored without a trailing `/`.
     pub url: String,
     pub topic: String,
     pub token_file: Option<PathBuf>,
@@ -129,6 +156,7 @@ pub struct SlackConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WoodpeckerConfig {
+    /// An http(s) URL, stored without a trailing `/`.
     pub api_url: String,
     pub token_file: PathBuf,
 }
@@ -169,4 +197,226 @@ pub struct RepoConfig {
     pub deploy: Option<DeployTarget>,
     pub paused: bool,
     pub pause_reason: String,
+}
+
+/// Why a configuration was refused. Every message names the key path (or environment variable)
+/// and the offending value, and says what is expected; values are bounded to 120 characters.
+/// The config never holds secrets (only paths to files holding them), so echoing is safe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not TOML at all.
+    #[error("the config file is not valid TOML (line {line}, column {column}): {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A key afk does not know (a typo must never be silently ignored).
+    #[error("unknown config key `{key}`: {expected}")]
+    UnknownKey { key: String, expected: String },
+    /// A required key is absent.
+    #[error("config key `{key}` is missing: {expected}")]
+    Missing { key: String, expected: String },
+    /// A value that cannot be read as its key's type (e.g. a string where a boolean belongs,
+    /// an unknown `tracker.kind`); `detail` names the value.
+    #[error("config key `{key}` cannot be read: {detail}")]
+    Malformed { key: String, detail: String },
+    /// A value of the right type that fails validation. `value` is already quoted and bounded.
+    #[error("config key `{key}` = {value} is invalid: expected {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
+    /// An environment override that cannot be read (`var` may carry an entry index).
+    #[error("environment variable {var}={value} is invalid: expected {expected}")]
+    Env {
+        var: String,
+        value: String,
+        expected: String,
+    },
+    /// A section needed to act is absent (see [`Config::armed`]).
+    #[error("config section [{section}] is missing: {why}")]
+    MissingSection { section: &'static str, why: String },
+}
+
+impl ConfigError {
+    /// The key path or environment variable the error is about (`""` for a syntax error).
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::Syntax { .. } => "",
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::Missing { key, .. }
+            | ConfigError::Malformed { key, .. }
+            | ConfigError::Invalid { key, .. } => key,
+            ConfigError::Env { var, .. } => var,
+            ConfigError::MissingSection { section, .. } => section,
+        }
+    }
+}
+
+/// The sections afk needs once it acts, borrowed from a [`Config`] that has them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Armed<'a> {
+    pub tracker: &'a TrackerConfig,
+    pub t3: &'a T3Config,
+}
+
+impl Config {
+    /// The configuration with no file and no environment: kill switch ON, allowlist EMPTY, every
+    /// SPEC §10 default, no tracker or T3 (afk is inert).
+    pub fn default_closed() -> Config {
+        Config {
+            kill_switch: true,
+            allowlist: Vec::new(),
+            max_in_flight: 3,
+            t3_max_busy_threads: 8,
+            trusted_bots: Vec::new(),
+            labels: Labels {
+                ready: "ready-for-agent".to_owned(),
+                in_progress: "agent-in-progress".to_owned(),
+                human: "ready-for-human".to_owned(),
+                priority_patterns: vec!["priority:{n}".to_owned(), "P{n}".to_owned()],
+            },
+            limits: Limits {
+                fix_forward_max_attempts: 5,
+                fix_forward_window: Duration::from_secs(60 * 60),
+                max_budget_usd: 100.0,
+                max_run_duration: Duration::from_secs(4 * 60 * 60),
+                ci_timeout: Duration::from_secs(60 * 60),
+                max_dispatch_attempts: 3,
+                tick_deadline: Duration::from_secs(4 * 60),
+            },
+            tracker: None,
+            t3: None,
+            workspace: WorkspaceConfig {
+                root: PathBuf::from("/data/afk"),
+                clone_url_template: "https://github.com/{repo}.git".to_owned(),
+                retain_days: 14,
+                evict_above_percent: 85,
+                cache_dirs: Vec::new(),
+            },
+            pricing: Pricing {
+                input: 3.0,
+                output: 15.0,
+                cached_input: 0.3,
+            },
+            notify: NotifyConfig::default(),
+            woodpecker: None,
+            kube: None,
+            repos: BTreeMap::new(),
+        }
+    }
+
+    /// Both gates open: the kill switch is off and at least one repo is enrolled.
+    pub fn gates_open(&self) -> bool {
+        !self.kill_switch && !self.allowlist.is_empty()
+    }
+
+    /// Whether `repo` is in the allowlist. Owner and name compare ASCII case-insensitively, as
+    /// GitHub and Forgejo do.
+    pub fn is_enrolled(&self, repo: &RepoName) -> bool {
+        self.allowlist.iter().any(|r| same_repo(r, repo))
+    }
+
+    /// The repo's `[repos."owner/name"]` section, or the defaults when it has none.
+    pub fn repo(&self, repo: &RepoName) -> RepoConfig {
+        self.repos
+            .iter()
+            .find(|(name, _)| same_repo(name, repo))
+            .map(|(_, section)| section.clone())
+            .unwrap_or_default()
+    }
+
+    /// Where `repo`'s CI verdict comes from: its section's `ci` list, or the tracker's own
+    /// default (`github-checks` for GitHub, `forgejo-status` for Forgejo); empty without a
+    /// tracker.
+    pub fn ci_providers(&self, repo: &RepoName) -> Vec<CiProvider> {
+        let listed = self.repo(repo).ci;
+        if !listed.is_empty() {
+            return listed;
+        }
+        match self.tracker.as_ref().map(|t| t.kind) {
+            Some(TrackerKind::Github) => vec![CiProvider::GithubChecks],
+            Some(TrackerKind::Forgejo) => vec![CiProvider::ForgejoStatus],
+            None => Vec::new(),
+        }
+    }
+
+    /// The `[tracker]` and `[t3]` sections, or an error naming the one that is missing. The
+    /// binaries call this before any I/O whenever they are about to talk to a remote.
+    pub fn armed(&self) -> Result<Armed<'_>, ConfigError> {
+        let context = if self.gates_open() {
+            format!(
+                "the kill switch is off and {} repo(s) are enrolled, so afk needs it to act",
+                self.allowlist.len()
+            )
+        } else {
+            "afk needs it to talk to its remotes".to_owned()
+        };
+        let tracker = self
+            .tracker
+            .as_ref()
+            .ok_or_else(|| ConfigError::MissingSection {
+                section: "tracker",
+                why: format!("{context}; add kind, api_url, token_file and bot_login"),
+            })?;
+        let t3 = self
+            .t3
+            .as_ref()
+            .ok_or_else(|| ConfigError::MissingSection {
+                section: "t3",
+                why: format!("{context}; add base_url, token_file and web_url"),
+            })?;
+        Ok(Armed { tracker, t3 })
+    }
+}
+
+fn same_repo(a: &RepoName, b: &RepoName) -> bool {
+    a.owner().eq_ignore_ascii_case(b.owner()) && a.name().eq_ignore_ascii_case(b.name())
+}
+
+impl CiProvider {
+    /// The kebab-case name used in the config (`github-checks`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CiProvider::GithubChecks => "github-checks",
+            CiProvider::GithubStatus => "github-status",
+            CiProvider::GithubActions => "github-actions",
+            CiProvider::ForgejoStatus => "forgejo-status",
+            CiProvider::ForgejoActions => "forgejo-actions",
+            CiProvider::Woodpecker => "woodpecker",
+        }
+    }
+
+    /// Every provider, in config-name order.
+    pub const ALL: [CiProvider; 6] = [
+        CiProvider::GithubChecks,
+        CiProvider::GithubStatus,
+        CiProvider::GithubActions,
+        CiProvider::ForgejoStatus,
+        CiProvider::ForgejoActions,
+        CiProvider::Woodpecker,
+    ];
+
+    /// The tracker kind the provider belongs to; `None` for forge-neutral ones (Woodpecker).
+    pub fn tracker_kind(self) -> Option<TrackerKind> {
+        match self {
+            CiProvider::GithubChecks | CiProvider::GithubStatus | CiProvider::GithubActions => {
+                Some(TrackerKind::Github)
+            }
+            CiProvider::ForgejoStatus | CiProvider::ForgejoActions => Some(TrackerKind::Forgejo),
+            CiProvider::Woodpecker => None,
+        }
+    }
+}
+
+impl TrackerKind {
+    /// The name used in the config (`github`, `forgejo`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackerKind::Github => "github",
+            TrackerKind::Forgejo => "forgejo",
+        }
+    }
 }
