@@ -5,12 +5,14 @@
 //! a [`plan`] of [`effect`]s; the tick applies them. Nothing here opens a socket or a file or
 //! reads a clock (an architecture test keeps it that way).
 
+pub mod ci;
 pub mod comment;
 pub mod config;
 pub mod effect;
 pub mod evidence;
 pub mod facts;
 pub mod ids;
+pub mod machine;
 pub mod model;
 pub mod notice;
 pub mod plan;
