@@ -57,7 +57,7 @@ use crate::evidence::{
     TokenUsage, TurnState,
 };
 use crate::ids;
-use crate::model::{elapsed, format_duration, IssueNumber, RepoName, Timestamp};
+use crate::model::{IssueNumber, RepoName, Timestamp, elapsed, format_duration};
 use crate::notice;
 use crate::plan::Decision;
 use crate::prompt;
@@ -797,10 +797,16 @@ fn waiting_for(record: &RunRecord, evidence: &Evidence, agent: &Agent) -> String
     };
     match (&evidence.ci, &evidence.deploy) {
         (CiVerdict::Green { .. }, DeployVerdict::Pending { detail }) if !detail.is_empty() => {
-            format!("commit {} is green; waiting for the rollout ({detail})", short(&push.sha))
+            format!(
+                "commit {} is green; waiting for the rollout ({detail})",
+                short(&push.sha)
+            )
         }
         (CiVerdict::Green { .. }, _) => {
-            format!("commit {} is green; waiting for the rollout", short(&push.sha))
+            format!(
+                "commit {} is green; waiting for the rollout",
+                short(&push.sha)
+            )
         }
         _ => format!("waiting for CI on commit {}", short(&push.sha)),
     }
