@@ -6,6 +6,7 @@
 //! reads a clock (an architecture test keeps it that way).
 
 pub mod blockers;
+pub mod ci;
 pub mod claim;
 pub mod comment;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod effect;
 pub mod evidence;
 pub mod facts;
 pub mod ids;
+pub mod machine;
 pub mod model;
 pub mod notice;
 pub mod plan;

@@ -64,6 +64,9 @@ pub struct VerdictRecord {
     /// Delivery attempts that failed, for the give-up horizon and the comment.
     #[serde(default)]
     pub notify_failures: u32,
+    /// Channels afk stopped retrying after the give-up horizon; the lock was released anyway.
+    #[serde(default)]
+    pub notify_given_up: Vec<Channel>,
 }
 
 /// The commit the run pushed, as first observed.

@@ -1,0 +1,182 @@
+//! Reading one tick's evidence: the agent's state in T3 (with the turn-state caveat), what is
+//! red, and folding what was seen into the run record without touching `now`-derived fields
+//! twice.
+
+use crate::config::{Config, Pricing};
+use crate::evidence::{
+    Check, CiVerdict, DeployVerdict, Evidence, PendingRequest, ThreadEvidence, TokenUsage,
+    TurnState,
+};
+use crate::model::{Timestamp, elapsed};
+use crate::record::{CheckSummary, PhaseState, PushRecord, RunRecord};
+
+use super::STARTING_GRACE;
+
+/// The agent, as T3 shows it, with the turn-state caveat applied.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Agent {
+    Missing,
+    /// A turn is running, or the turn afk started last is still starting.
+    Running,
+    /// Waiting on a person (approval or input).
+    Asking(PendingRequest),
+    /// The turn or the session ended in error.
+    Failed(String),
+    /// The turn is over (completed or interrupted).
+    Idle(TurnState),
+    /// No turn ever started, long after afk started one.
+    NotStarted,
+}
+
+impl Agent {
+    /// A turn is live in T3: a verdict interrupts it, fix-forward waits for it.
+    pub(super) fn turn_running(&self) -> bool {
+        matches!(self, Agent::Running | Agent::Asking(_))
+    }
+}
+
+pub(super) fn agent_state(record: &RunRecord, thread: &ThreadEvidence, now: Timestamp) -> Agent {
+    let ThreadEvidence::Present {
+        latest_turn,
+        session_status,
+        session_error,
+        pending,
+        ..
+    } = thread
+    else {
+        return Agent::Missing;
+    };
+    let started = record.last_turn_at.or(record.dispatched_at);
+    let shows_afks_turn = match (latest_turn, started) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(turn), Some(started)) => turn.requested_at.is_some_and(|r| r > started),
+    };
+    if !shows_afks_turn && started.is_some_and(|s| elapsed(s, now) < STARTING_GRACE) {
+        return Agent::Running;
+    }
+    if let Some(request) = pending {
+        return Agent::Asking(request.clone());
+    }
+    let error = || {
+        session_error
+            .clone()
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| "the agent's turn ended in error".to_owned())
+    };
+    if session_status.as_deref() == Some("error") {
+        return Agent::Failed(error());
+    }
+    match latest_turn.as_ref().map(|t| t.state) {
+        Some(TurnState::Error) => Agent::Failed(error()),
+        Some(TurnState::Running) => Agent::Running,
+        Some(state @ (TurnState::Completed | TurnState::Interrupted)) => Agent::Idle(state),
+        None => Agent::NotStarted,
+    }
+}
+
+/// Folds this tick's evidence into the record. Every `now`-derived field is set on first sight
+/// only, so a tick that sees nothing new leaves the record (and the comment) as it was.
+pub(super) fn observe(
+    record: &mut RunRecord,
+    evidence: &Evidence,
+    config: &Config,
+    now: Timestamp,
+) {
+    match &evidence.thread {
+        ThreadEvidence::Missing => {
+            record.thread_missing_since.get_or_insert(now);
+        }
+        ThreadEvidence::Present { tokens, .. } => {
+            record.thread_missing_since = None;
+            if let Some(tokens) = tokens {
+                record.spend_usd = record.spend_usd.max(price(tokens, &config.pricing));
+            }
+        }
+    }
+    if let Some(pushed) = &evidence.push {
+        match record.push.as_mut() {
+            Some(known) if known.sha == pushed.sha => known.url.clone_from(&pushed.url),
+            _ => {
+                record.push = Some(PushRecord {
+                    sha: pushed.sha.clone(),
+                    url: pushed.url.clone(),
+                    seen_at: now,
+                });
+            }
+        }
+        record.ci = ci_summary(&evidence.ci);
+        record.deploy = deploy_summary(&evidence.deploy);
+    }
+    if record.push.is_some() && red(evidence).is_some() {
+        record.first_red_at.get_or_insert(now);
+    }
+}
+
+/// Estimated spend in USD, rounded to cents (so token counts alone do not rewrite the comment).
+fn price(tokens: &TokenUsage, pricing: &Pricing) -> f64 {
+    let usd = (tokens.input as f64 * pricing.input
+        + tokens.cached_input as f64 * pricing.cached_input
+        + tokens.output as f64 * pricing.output)
+        / 1_000_000.0;
+    (usd * 100.0).round() / 100.0
+}
+
+fn ci_summary(ci: &CiVerdict) -> Option<CheckSummary> {
+    let summary = |state, checks: &Vec<Check>| CheckSummary {
+        state,
+        checks: checks.clone(),
+        detail: String::new(),
+    };
+    match ci {
+        CiVerdict::NotApplicable => None,
+        CiVerdict::Pending { checks } => Some(summary(PhaseState::Pending, checks)),
+        CiVerdict::Green { checks } => Some(summary(PhaseState::Green, checks)),
+        CiVerdict::Red { failing } => Some(summary(PhaseState::Red, failing)),
+    }
+}
+
+fn deploy_summary(deploy: &DeployVerdict) -> Option<CheckSummary> {
+    let summary = |state, detail: &str| CheckSummary {
+        state,
+        checks: Vec::new(),
+        detail: detail.to_owned(),
+    };
+    match deploy {
+        DeployVerdict::NotApplicable => None,
+        DeployVerdict::NoTarget => Some(summary(PhaseState::Skipped, "")),
+        DeployVerdict::Pending { detail } => Some(summary(PhaseState::Pending, detail)),
+        DeployVerdict::Healthy { detail } => Some(summary(PhaseState::Green, detail)),
+        DeployVerdict::Failed { detail } => Some(summary(PhaseState::Red, detail)),
+    }
+}
+
+/// What is red about the pushed work: failing CI checks and/or a failed rollout.
+pub(super) struct Red {
+    /// For the corrective prompt.
+    pub(super) checks: Vec<Check>,
+    /// Stable names, sorted: what the loop guard compares.
+    pub(super) names: Vec<String>,
+}
+
+pub(super) fn red(evidence: &Evidence) -> Option<Red> {
+    let mut checks = Vec::new();
+    let mut names = Vec::new();
+    let mut is_red = false;
+    if let CiVerdict::Red { failing } = &evidence.ci {
+        is_red = true;
+        checks.extend(failing.iter().cloned());
+        names.extend(failing.iter().map(|c| c.name.clone()));
+    }
+    if let DeployVerdict::Failed { detail } = &evidence.deploy {
+        is_red = true;
+        checks.push(Check {
+            name: format!("deploy: {detail}"),
+            url: None,
+        });
+        names.push("deploy".to_owned());
+    }
+    names.sort();
+    names.dedup();
+    is_red.then_some(Red { checks, names })
+}
