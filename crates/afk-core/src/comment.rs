@@ -365,6 +365,9 @@ fn render_doorbell(out: &mut String, v: &VerdictRecord) {
     if v.notify_failures > 0 {
         parts.push(format!("{} failed delivery attempt(s)", v.notify_failures));
     }
+    if !v.notify_given_up.is_empty() {
+        parts.push(format!("gave up on {}", names(&v.notify_given_up)));
+    }
     if parts.is_empty() {
         parts.push("no channel configured".to_owned());
     }

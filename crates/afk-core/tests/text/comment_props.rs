@@ -110,15 +110,25 @@ fn verdict() -> impl Strategy<Value = Option<VerdictRecord>> {
             channels(),
             channels(),
             any::<u32>(),
+            channels(),
         )
             .prop_map(
-                |(verdict, reason, at, notify_pending, notified, notify_failures)| VerdictRecord {
+                |(
                     verdict,
                     reason,
                     at,
                     notify_pending,
                     notified,
                     notify_failures,
+                    notify_given_up,
+                )| VerdictRecord {
+                    verdict,
+                    reason,
+                    at,
+                    notify_pending,
+                    notified,
+                    notify_failures,
+                    notify_given_up,
                 },
             ),
     )

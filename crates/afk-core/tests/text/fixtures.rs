@@ -145,6 +145,7 @@ impl RecordBuilder {
             notify_pending: vec![Channel::Ntfy, Channel::Slack],
             notified: Vec::new(),
             notify_failures: 0,
+            notify_given_up: Vec::new(),
         });
         self
     }
