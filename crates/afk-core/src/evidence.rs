@@ -154,3 +154,61 @@ pub struct Evidence {
     pub ci: CiVerdict,
     pub deploy: DeployVerdict,
 }
+
+/// Whether a commit message belongs to a run (SPEC §4 "pushed commit"): it carries the run's
+/// trailer `AFK-Run: <run id>`, or references the issue with a closing keyword
+/// (`Closes #N`, `Fixes #N`, `Resolves #N` and their inflections, case-insensitive).
+pub fn commit_belongs(message: &str, run: &crate::model::RunId) -> bool {
+    let trailer = format!("afk-run: {run}").to_ascii_lowercase();
+    let issue = run.issue();
+    message.lines().any(|line| {
+        let l = line.trim().to_ascii_lowercase();
+        if l == trailer {
+            return true;
+        }
+        closes_issue(&l, issue)
+    })
+}
+
+const CLOSING_KEYWORDS: [&str; 9] = [
+    "close", "closes", "closed", "fix", "fixes", "fixed", "resolve", "resolves", "resolved",
+];
+
+fn closes_issue(line: &str, issue: u64) -> bool {
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).any(|w| {
+        let keyword = w[0].trim_end_matches(':');
+        let reference = w[1].trim_end_matches(['.', ';', ':']);
+        CLOSING_KEYWORDS.contains(&keyword)
+            && reference.strip_prefix('#').and_then(|n| n.parse::<u64>().ok()) == Some(issue)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RunId;
+
+    fn run() -> RunId {
+        RunId::new("o/r".parse().expect("repo"), 42, 1)
+    }
+
+    #[test]
+    fn a_commit_with_the_trailer_or_a_closing_keyword_belongs_to_the_run() {
+        assert!(commit_belongs("feat: x\n\nAFK-Run: o__r-42-1", &run()));
+        assert!(commit_belongs("feat: healthz (Fixes #42)", &run()));
+        assert!(commit_belongs("Closes: #42.", &run()));
+        assert!(commit_belongs("resolved #42", &run()));
+    }
+
+    #[test]
+    fn other_runs_and_mere_mentions_do_not() {
+        assert!(!commit_belongs("AFK-Run: o__r-42-2", &run()));
+        assert!(!commit_belongs("see #42", &run()));
+        assert!(!commit_belongs("Fixes #420", &run()));
+        assert!(!commit_belongs("Fixes other/repo#42 and #4", &run()));
+    }
+}
