@@ -74,7 +74,17 @@ pub async fn start(world: Arc<World>) -> std::io::Result<Running> {
     for remote in Remote::ALL {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         urls.insert(remote, format!("http://{}", listener.local_addr()?));
-        let router = instrument(world.sim.clone(), remote, remote_router(&world, remote));
+        let due = world.clone();
+        let router = remote_router(&world, remote).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let world = due.clone();
+                async move {
+                    world.run_due();
+                    next.run(req).await
+                }
+            },
+        ));
+        let router = instrument(world.sim.clone(), remote, router);
         tasks.push(serve(listener, router).await);
     }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
