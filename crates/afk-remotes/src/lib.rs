@@ -8,3 +8,4 @@ pub mod forgejo;
 pub mod github;
 pub mod http;
 pub mod tracker;
+pub mod woodpecker;
