@@ -7,5 +7,6 @@ pub mod error;
 pub mod forgejo;
 pub mod github;
 pub mod http;
+pub mod ntfy;
 pub mod tracker;
 pub mod woodpecker;
