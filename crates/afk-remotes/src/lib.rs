@@ -8,5 +8,6 @@ pub mod forgejo;
 pub mod github;
 pub mod http;
 pub mod ntfy;
+pub mod slack;
 pub mod tracker;
 pub mod woodpecker;
