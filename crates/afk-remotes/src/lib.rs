@@ -7,6 +7,7 @@ pub mod error;
 pub mod forgejo;
 pub mod github;
 pub mod http;
+pub mod kube;
 pub mod ntfy;
 pub mod slack;
 pub mod tracker;

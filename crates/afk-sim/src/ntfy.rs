@@ -106,6 +106,16 @@ fn error(code: u32, http: u16, msg: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// A refused publish: ntfy's error code, HTTP status and message.
+#[derive(Debug)]
+struct Rejected(u32, u16, &'static str);
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        error(self.0, self.1, self.2)
+    }
+}
+
 /// A publish, whichever form it came in.
 #[derive(Debug, Default)]
 struct Publish {
@@ -137,7 +147,7 @@ fn parse_priority(v: &str) -> Option<u8> {
     }
 }
 
-fn check_actions(actions: &[Value]) -> Result<(), Response> {
+fn check_actions(actions: &[Value]) -> Result<(), Rejected> {
     for a in actions {
         let kind = a.get("action").and_then(Value::as_str).unwrap_or("");
         let label = a.get("label").and_then(Value::as_str).unwrap_or("");
@@ -148,7 +158,7 @@ fn check_actions(actions: &[Value]) -> Result<(), Response> {
             _ => false,
         };
         if !ok {
-            return Err(error(
+            return Err(Rejected(
                 40018,
                 400,
                 "invalid request: actions invalid (action, label and url required)",
@@ -158,9 +168,9 @@ fn check_actions(actions: &[Value]) -> Result<(), Response> {
     Ok(())
 }
 
-fn from_json(body: &[u8]) -> Result<Publish, Response> {
+fn from_json(body: &[u8]) -> Result<Publish, Rejected> {
     let invalid = || {
-        error(
+        Rejected(
             40017,
             400,
             "invalid request: request body must be message JSON",
@@ -168,7 +178,7 @@ fn from_json(body: &[u8]) -> Result<Publish, Response> {
     };
     let v: Value = serde_json::from_slice(body).map_err(|_| invalid())?;
     let obj = v.as_object().ok_or_else(invalid)?;
-    let text = |k: &str| -> Result<String, Response> {
+    let text = |k: &str| -> Result<String, Rejected> {
         match obj.get(k) {
             None | Some(Value::Null) => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
@@ -180,9 +190,9 @@ fn from_json(body: &[u8]) -> Result<Publish, Response> {
         None | Some(Value::Null) => 0,
         Some(Value::Number(n)) => match n.as_u64() {
             Some(p @ 0..=5) => p as u8,
-            _ => return Err(error(40007, 400, "invalid request: priority invalid")),
+            _ => return Err(Rejected(40007, 400, "invalid request: priority invalid")),
         },
-        Some(_) => return Err(error(40007, 400, "invalid request: priority invalid")),
+        Some(_) => return Err(Rejected(40007, 400, "invalid request: priority invalid")),
     };
     let tags = match obj.get("tags") {
         None | Some(Value::Null) => Vec::new(),
@@ -200,7 +210,7 @@ fn from_json(body: &[u8]) -> Result<Publish, Response> {
     let actions = match obj.get("actions") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(error(40018, 400, "invalid request: actions invalid")),
+        Some(_) => return Err(Rejected(40018, 400, "invalid request: actions invalid")),
     };
     Ok(Publish {
         topic,
@@ -235,13 +245,14 @@ fn from_text(
     headers: &HeaderMap,
     query: &BTreeMap<String, String>,
     body: &[u8],
-) -> Result<Publish, Response> {
+) -> Result<Publish, Rejected> {
     let message = String::from_utf8(body.to_vec())
-        .map_err(|_| error(40011, 400, "invalid request: message must be UTF-8 encoded"))?;
+        .map_err(|_| Rejected(40011, 400, "invalid request: message must be UTF-8 encoded"))?;
     let priority = match header_or_query(headers, query, &["x-priority", "priority", "prio", "p"]) {
         None => 0,
-        Some(v) => parse_priority(&v)
-            .ok_or_else(|| error(40007, 400, "invalid request: priority invalid"))?,
+        Some(v) => {
+            parse_priority(&v).ok_or(Rejected(40007, 400, "invalid request: priority invalid"))?
+        }
     };
     let tags = header_or_query(headers, query, &["x-tags", "tags", "tag", "ta"])
         .map(|t| {
@@ -308,7 +319,7 @@ fn publish(world: &World, headers: &HeaderMap, p: Publish) -> Response {
         );
     }
     if let Err(r) = check_actions(&p.actions) {
-        return r;
+        return r.into_response();
     }
     let now = world.sim.now().timestamp();
     st.next_id += 1;
@@ -341,7 +352,7 @@ async fn publish_json(
 ) -> Response {
     match from_json(&body) {
         Ok(p) => publish(&world, &headers, p),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -354,7 +365,7 @@ async fn publish_text(
 ) -> Response {
     match from_text(topic, &headers, &q, &body) {
         Ok(p) => publish(&world, &headers, p),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 

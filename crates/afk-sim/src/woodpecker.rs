@@ -341,7 +341,7 @@ async fn list_pipelines(
         .filter(|p| status.is_none_or(|s| &p.status == s))
         .filter(|p| q.get("ref").is_none_or(|r| p.git_ref.contains(r.as_str())))
         .collect();
-    matching.sort_by(|a, b| b.number.cmp(&a.number));
+    matching.sort_by_key(|p| std::cmp::Reverse(p.number));
     let page_items: Vec<&Pipeline> = matching
         .into_iter()
         .skip((page - 1).saturating_mul(per_page))
