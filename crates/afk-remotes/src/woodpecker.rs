@@ -73,6 +73,12 @@ pub struct Woodpecker {
 #[derive(Deserialize)]
 struct WireRepo {
     id: i64,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -132,20 +138,22 @@ impl Woodpecker {
             .send(Request::get(&path).accept(&[200, 404]))
             .await
             .map_err(|e| with_hint(e, &self.token))?;
+        let describe = HttpClient::describe(&reqwest::Method::GET, &path);
+        let detail = format!(
+            "repo {repo} is not activated in Woodpecker (or the token's user cannot see it); \
+             activate it in Woodpecker or drop `woodpecker` from the repo's ci"
+        );
         if resp.status == 404 {
-            return Err(RemoteError::new(
-                REMOTE,
-                HttpClient::describe(&reqwest::Method::GET, &path),
-                ErrorKind::Status {
-                    status: 404,
-                    detail: format!(
-                        "repo {repo} is not activated in Woodpecker (or the token's user cannot \
-                         see it); activate it in Woodpecker or drop `woodpecker` from the repo's ci"
-                    ),
-                },
-            ));
+            let kind = ErrorKind::Status {
+                status: 404,
+                detail,
+            };
+            return Err(RemoteError::new(REMOTE, describe, kind));
         }
         let r: WireRepo = resp.json(REMOTE, &path)?;
+        if !r.active {
+            return Err(RemoteError::new(REMOTE, describe, ErrorKind::Local(detail)));
+        }
         Ok(r.id)
     }
 

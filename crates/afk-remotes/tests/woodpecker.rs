@@ -86,6 +86,23 @@ async fn an_unactivated_repo_tells_the_operator_to_activate_it() {
 }
 
 #[tokio::test]
+async fn a_deactivated_repo_is_reported_like_an_unknown_one() {
+    let e = env(sim::DEFAULT_TOKEN).await;
+    sim::add_repo(&e.world, "octo/app");
+    sim::set_active(&e.world, "octo/app", false).expect("known repo");
+    let err = e
+        .client()
+        .ci_signals(&repo(), SHA)
+        .await
+        .expect_err("inactive");
+    assert!(
+        err.to_string().contains("not activated in Woodpecker"),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
 async fn a_wrong_token_is_a_401_that_never_shows_the_token() {
     let e = env("not-the-token-s3cr3t").await;
     sim::add_repo(&e.world, "octo/app");

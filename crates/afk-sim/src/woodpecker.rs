@@ -168,6 +168,18 @@ pub fn add_repo(world: &World, full_name: &str) -> i64 {
     id
 }
 
+/// Activates or deactivates a known repo (a deactivated repo is still found by lookup, with
+/// `active: false`, as in Woodpecker).
+pub fn set_active(world: &World, full_name: &str, active: bool) -> Result<(), Refused> {
+    let mut st = lock(&world.woodpecker);
+    let r = st
+        .repos
+        .get_mut(full_name)
+        .ok_or_else(|| Refused(format!("no repo {full_name}")))?;
+    r.active = active;
+    Ok(())
+}
+
 /// Why a scripted change was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
