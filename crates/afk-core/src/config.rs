@@ -164,6 +164,9 @@ pub struct WoodpeckerConfig {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KubeConfig {
     pub context: Option<String>,
+    /// A plain, unauthenticated API URL (`kubectl proxy`, a local simulator) instead of the
+    /// in-cluster or kubeconfig credentials.
+    pub api_url: Option<String>,
 }
 
 /// Where a repo's CI verdict comes from.

@@ -183,7 +183,10 @@ fn closes_issue(line: &str, issue: u64) -> bool {
         let keyword = w[0].trim_end_matches(':');
         let reference = w[1].trim_end_matches(['.', ';', ':']);
         CLOSING_KEYWORDS.contains(&keyword)
-            && reference.strip_prefix('#').and_then(|n| n.parse::<u64>().ok()) == Some(issue)
+            && reference
+                .strip_prefix('#')
+                .and_then(|n| n.parse::<u64>().ok())
+                == Some(issue)
     })
 }
 

@@ -324,7 +324,10 @@ fn the_interfaces_example_parses_to_the_documented_values() {
             api_url: "https://ci.example.org/api".into(),
             token_file: secret("woodpecker-token"),
         }),
-        kube: Some(KubeConfig { context: None }),
+        kube: Some(KubeConfig {
+            context: None,
+            api_url: None,
+        }),
         repos: BTreeMap::from([(
             repo("owner/name"),
             RepoConfig {
@@ -412,7 +415,8 @@ pause_reason = "migrating"
     assert_eq!(
         c.kube,
         Some(KubeConfig {
-            context: Some("prod".into())
+            context: Some("prod".into()),
+            api_url: None,
         })
     );
     let t3 = c.t3.as_ref().expect("t3");
@@ -942,4 +946,18 @@ fn echoed_values_are_bounded() {
     assert!(err.to_string().len() < 400, "{err}");
     let err = refused(&format!("kill_switch = {:?}", "maybe".repeat(500)));
     assert!(err.to_string().len() < 600, "{err}");
+}
+
+#[test]
+fn kube_api_url_is_a_plain_url_and_excludes_a_context() {
+    let c = parse("[kube]\napi_url = \"http://127.0.0.1:8001/\"\n").expect("parses");
+    assert_eq!(
+        c.kube.and_then(|k| k.api_url).as_deref(),
+        Some("http://127.0.0.1:8001")
+    );
+    let err = parse("[kube]\napi_url = \"http://127.0.0.1:8001\"\ncontext = \"prod\"\n")
+        .expect_err("both");
+    assert!(err.to_string().contains("kube.api_url"), "{err}");
+    let err = parse("[kube]\napi_url = \"ftp://x\"\n").expect_err("scheme");
+    assert!(err.to_string().contains("kube.api_url"), "{err}");
 }

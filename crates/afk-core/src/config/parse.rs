@@ -131,7 +131,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             }
             other => other,
         };
-        c.kube = Some(KubeConfig { context });
+        let api_url = match k.api_url {
+            Some(u) => Some(http_url("kube.api_url", &u)?),
+            None => None,
+        };
+        if api_url.is_some() && context.is_some() {
+            return Err(invalid(
+                "kube.api_url",
+                api_url.as_deref().unwrap_or_default(),
+                "either api_url (a plain API URL such as kubectl proxy) or context, not both",
+            ));
+        }
+        c.kube = Some(KubeConfig { context, api_url });
     }
     if let Some(repos) = raw.repos {
         for (key, value) in repos {

@@ -133,6 +133,7 @@ pub(super) struct RawWoodpecker {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawKube {
     pub(super) context: Option<String>,
+    pub(super) api_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
