@@ -28,6 +28,14 @@ pub struct Issue {
     pub comments: Option<u64>,
 }
 
+/// Which issues a list asks for, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueState {
+    Open,
+    Closed,
+    All,
+}
+
 /// A label being added to or removed from an issue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelChange {
