@@ -175,12 +175,11 @@ impl Forgejo {
         state: IssueState,
     ) -> Result<Vec<Issue>> {
         let path = format!("{}/issues", Self::repo_path(repo));
-        let state = match state {
-            IssueState::Open => "open",
-            IssueState::Closed => "closed",
-            IssueState::All => "all",
-        };
-        let query = [("state", state), ("type", "issues"), ("labels", label)];
+        let query = [
+            ("state", state.as_str()),
+            ("type", "issues"),
+            ("labels", label),
+        ];
         let wire = self
             .paged(
                 &path,

@@ -18,6 +18,7 @@ pub mod api;
 mod control;
 mod json;
 pub mod model;
+mod request;
 
 pub use model::State;
 use model::{ActionRun, Commit, Event, Issue, LabelRef, Repo, STATUS_VALUES, Status};
@@ -359,7 +360,10 @@ pub fn add_action_run(
         id,
         index_in_repo,
         workflow_id: workflow_id.to_owned(),
-        title: format!("{workflow_id} on {}", &sha[..sha.len().min(10)]),
+        title: format!(
+            "{workflow_id} on {}",
+            sha.chars().take(10).collect::<String>()
+        ),
         status: status.to_owned(),
         commit_sha: sha.to_ascii_lowercase(),
         event: "push".to_owned(),

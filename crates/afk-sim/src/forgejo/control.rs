@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::time;
+use super::model::ApiError;
 use crate::infra::lock;
 use crate::world::World;
 
@@ -55,10 +56,10 @@ fn answer(result: anyhow::Result<Value>) -> Response {
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => {
-            let status = if e.to_string().starts_with("no ") {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::BAD_REQUEST
+            let status = match e.downcast_ref::<ApiError>() {
+                Some(api) => StatusCode::from_u16(api.status).unwrap_or(StatusCode::BAD_REQUEST),
+                None if e.to_string().starts_with("no ") => StatusCode::NOT_FOUND,
+                None => StatusCode::BAD_REQUEST,
             };
             (status, Json(json!({"error": format!("{e:#}")}))).into_response()
         }
