@@ -28,7 +28,7 @@ struct Fx {
     world: Arc<World>,
     client: Forgejo,
     repo: RepoName,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn policy() -> RetryPolicy {
@@ -59,7 +59,7 @@ async fn setup() -> Fx {
         world,
         client,
         repo: REPO.parse().expect("repo name"),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -944,7 +944,7 @@ async fn persistent_server_errors_end_in_an_error_naming_the_request() {
 async fn a_bad_token_is_a_401_that_never_shows_the_token() {
     let fx = setup().await;
     let wrong = "wrong-token-XYZ-987";
-    let client = client_with_token(&fx.running, &fx._dir, wrong);
+    let client = client_with_token(&fx.running, &fx.dir, wrong);
     let err = client.default_branch(&fx.repo).await.expect_err("401");
     assert_eq!(err.status(), Some(401));
     assert!(!err.is_transient());
