@@ -1,5 +1,492 @@
-//! The Forgejo tracker and CI client.
+//! The Forgejo tracker and CI client (API v1; shared remotes facts §B).
+//!
+//! Same operations as the GitHub client, returning the forge-neutral types of
+//! [`crate::tracker`]. Forgejo differences handled here:
+//! - `labels=` on the issue list is ORed, and names the repo does not have are dropped (an
+//!   unknown label filters nothing), so the exact label is checked again client-side; pull
+//!   requests are excluded with `type=issues` and again client-side.
+//! - Pages are `page` + `limit` (the server caps `limit`, 50 by default, maybe lower): paging
+//!   follows `Link rel="next"`, else `X-Total-Count`, else stops at a short page.
+//! - Label changes are timeline items `type: "label"` whose `body` is `"1"` (added) or `""`
+//!   (removed); the account is not marked as a bot in the API.
+//! - The permission endpoint answers only repo admins (and users asking about themselves):
+//!   a 403 becomes an untrusted [`Permission::Unknown`] telling the operator what to grant.
+//! - Forgejo keeps no API-visible body edit history: [`Forgejo::body_last_edited_at`] is `None`.
+//! - Closing has no reason; a closed issue reads back as [`CloseReason::Unspecified`].
+
+mod ci;
+mod wire;
+
+use afk_core::config::CiProvider;
+use afk_core::evidence::{CiSignal, CloseReason};
+use afk_core::facts::Permission;
+use afk_core::model::{IssueNumber, RepoName, Timestamp};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::{ErrorKind, RemoteError, Result};
+use crate::http::{Auth, Body, HttpClient, Request, Response, RetryPolicy, SecretFile};
+use crate::tracker::{Comment, Commit, Issue, IssueState, LabelChange, permission_from_str};
+
+/// The remote's name in errors and logs.
+pub(crate) const REMOTE: &str = "forgejo";
+
+/// Page size asked for (Forgejo's default `MAX_RESPONSE_ITEMS`).
+const PAGE_LIMIT: usize = 50;
+
+/// Refuse to walk more pages than this for one list (50 × 400 = 20,000 items).
+const MAX_PAGES: usize = 400;
+
+/// Characters escaped in a path segment (names, logins, refs).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 
 /// Forgejo client (transport, auth, the operations afk needs).
 #[derive(Debug, Clone)]
-pub struct Forgejo {}
+pub struct Forgejo {
+    http: HttpClient,
+}
+
+/// What a page says about the next one.
+struct PageInfo {
+    /// `Link` carries `rel="next"` (`None`: no `Link` header at all).
+    link_next: Option<bool>,
+    /// `X-Total-Count` or the body's `total_count`.
+    total: Option<u64>,
+}
+
+impl PageInfo {
+    fn from(resp: &Response, body_total: Option<u64>) -> PageInfo {
+        PageInfo {
+            link_next: resp.header("link").map(|l| l.contains("rel=\"next\"")),
+            total: resp
+                .header("x-total-count")
+                .and_then(|v| v.trim().parse().ok())
+                .or(body_total),
+        }
+    }
+    /// Whether another page should be fetched after seeing `seen` items, the last page `got`.
+    fn more(&self, got: usize, seen: usize) -> bool {
+        if got == 0 {
+            return false;
+        }
+        if let Some(next) = self.link_next {
+            return next;
+        }
+        if let Some(total) = self.total {
+            return (seen as u64) < total;
+        }
+        got >= PAGE_LIMIT
+    }
+}
+
+fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{path}?{q}")
+}
+
+impl Forgejo {
+    /// A client for the API at `api_url` (`https://git.example.org/api/v1`), authenticating
+    /// with `Authorization: token <t>` read fresh from `token` on every request.
+    pub fn new(api_url: &str, token: SecretFile, policy: RetryPolicy) -> Result<Forgejo> {
+        let bad = |why: String| RemoteError::new(REMOTE, "configure", ErrorKind::Local(why));
+        let url = url::Url::parse(api_url).map_err(|e| {
+            bad(format!(
+                "the Forgejo api_url {api_url:?} is not a URL ({e}); expected e.g. https://git.example.org/api/v1"
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!(
+                "the Forgejo api_url {api_url:?} must be http(s), e.g. https://git.example.org/api/v1"
+            )));
+        }
+        if !url.path().trim_end_matches('/').ends_with("/api/v1") {
+            return Err(bad(format!(
+                "the Forgejo api_url {api_url:?} must end with /api/v1, e.g. https://git.example.org/api/v1"
+            )));
+        }
+        let http = HttpClient::new(REMOTE, api_url, Auth::Token(token), policy)?;
+        Ok(Forgejo { http })
+    }
+
+    fn repo_path(repo: &RepoName) -> String {
+        format!("/repos/{}/{}", segment(repo.owner()), segment(repo.name()))
+    }
+
+    fn decode<T: DeserializeOwned>(resp: &Response, path: &str) -> Result<T> {
+        resp.json(REMOTE, &HttpClient::describe(&Method::GET, path))
+    }
+
+    /// GETs `path` page by page (`limit`/`page` appended to `query`), decoding each page with
+    /// `items`, until the pages end or `stop` returns true for an item (which is dropped,
+    /// with everything after it).
+    async fn paged<T>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        items: impl Fn(&Response, &str) -> Result<(Vec<T>, Option<u64>)>,
+        mut stop: impl FnMut(&T) -> bool,
+    ) -> Result<Vec<T>> {
+        let mut all = Vec::new();
+        let mut seen = 0usize;
+        let limit = PAGE_LIMIT.to_string();
+        for page in 1..=MAX_PAGES {
+            let page_s = page.to_string();
+            let mut pairs = query.to_vec();
+            pairs.push(("limit", &limit));
+            pairs.push(("page", &page_s));
+            let full = with_query(path, &pairs);
+            let resp = self.http.send(Request::get(&full)).await?;
+            let (batch, body_total) = items(&resp, &full)?;
+            let info = PageInfo::from(&resp, body_total);
+            let got = batch.len();
+            seen += got;
+            for item in batch {
+                if stop(&item) {
+                    return Ok(all);
+                }
+                all.push(item);
+            }
+            if !info.more(got, seen) {
+                return Ok(all);
+            }
+        }
+        Err(RemoteError::new(
+            REMOTE,
+            HttpClient::describe(&Method::GET, path),
+            ErrorKind::Local(format!(
+                "more than {MAX_PAGES} pages of {PAGE_LIMIT}; refusing to read further"
+            )),
+        ))
+    }
+
+    /// Issues (not pull requests) carrying exactly `label`, in the given state.
+    pub async fn list_issues(
+        &self,
+        repo: &RepoName,
+        label: &str,
+        state: IssueState,
+    ) -> Result<Vec<Issue>> {
+        let path = format!("{}/issues", Self::repo_path(repo));
+        let query = [
+            ("state", state.as_str()),
+            ("type", "issues"),
+            ("labels", label),
+        ];
+        let wire = self
+            .paged(
+                &path,
+                &query,
+                |resp, p| Ok((Self::decode::<Vec<wire::WireIssue>>(resp, p)?, None)),
+                |_| false,
+            )
+            .await?;
+        let request = HttpClient::describe(&Method::GET, &path);
+        let mut out = Vec::new();
+        for w in wire {
+            let issue = w.into_issue(&request)?;
+            // Forgejo ORs labels and ignores unknown ones: insist on the exact label here.
+            if !issue.is_pull_request && issue.labels.iter().any(|l| l == label) {
+                out.push(issue);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The most recent time `label` was added to the issue, with who added it (all timeline
+    /// pages are read; the newest by time, then by id, wins).
+    pub async fn latest_labeling(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        label: &str,
+    ) -> Result<Option<LabelChange>> {
+        let path = format!("{}/issues/{number}/timeline", Self::repo_path(repo));
+        let items = self
+            .paged(
+                &path,
+                &[],
+                |resp, p| Ok((Self::decode::<Vec<wire::TimelineItem>>(resp, p)?, None)),
+                |_| false,
+            )
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|i| i.label_change(label))
+            .filter(|(_, c)| c.added)
+            .max_by(|(ia, a), (ib, b)| a.at.cmp(&b.at).then(ia.cmp(ib)))
+            .map(|(_, c)| c))
+    }
+
+    /// `login`'s permission on the repo. Forgejo shows other users' permissions only to repo
+    /// admins: a 403 (and a 404 for an unknown user) is an untrusted `Unknown` with the reason.
+    pub async fn permission(&self, repo: &RepoName, login: &str) -> Result<Permission> {
+        let path = format!(
+            "{}/collaborators/{}/permission",
+            Self::repo_path(repo),
+            segment(login)
+        );
+        let resp = self
+            .http
+            .send(Request::get(&path).accept(&[200, 403, 404]))
+            .await?;
+        match resp.status {
+            200 => {
+                let p: wire::PermissionInfo = Self::decode(&resp, &path)?;
+                Ok(permission_from_str(&p.permission))
+            }
+            403 => Ok(Permission::Unknown(format!(
+                "forgejo refused to show {login}'s permission on {repo} (HTTP 403): Forgejo \
+                 shows other users' permissions only to repo admins; give the bot account \
+                 admin on {repo} so labellers can be checked"
+            ))),
+            _ => Ok(Permission::Unknown(format!(
+                "forgejo has no user {login} (or the bot account cannot see {repo}) (HTTP 404)"
+            ))),
+        }
+    }
+
+    /// Always `None`: Forgejo's API exposes no edit time or history for an issue body
+    /// (`updated_at` moves on any activity), so edits after labelling cannot be detected here.
+    pub async fn body_last_edited_at(
+        &self,
+        _repo: &RepoName,
+        _number: IssueNumber,
+    ) -> Result<Option<Timestamp>> {
+        Ok(None)
+    }
+
+    /// One issue (or pull request); `None` when Forgejo has no such number.
+    pub async fn issue(&self, repo: &RepoName, number: IssueNumber) -> Result<Option<Issue>> {
+        let path = format!("{}/issues/{number}", Self::repo_path(repo));
+        let resp = self
+            .http
+            .send(Request::get(&path).accept(&[200, 404]))
+            .await?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        let w: wire::WireIssue = Self::decode(&resp, &path)?;
+        w.into_issue(&HttpClient::describe(&Method::GET, &path))
+            .map(Some)
+    }
+
+    pub async fn default_branch(&self, repo: &RepoName) -> Result<String> {
+        let path = Self::repo_path(repo);
+        let resp = self.http.send(Request::get(&path)).await?;
+        let info: wire::RepoInfo = Self::decode(&resp, &path)?;
+        Ok(info.default_branch)
+    }
+
+    /// Adds labels by name (they must exist in the repo; Forgejo answers 422 otherwise).
+    /// Adding a label the issue already has is a no-op, so a retry is safe.
+    pub async fn add_labels(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        labels: &[String],
+    ) -> Result<()> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let path = format!("{}/issues/{number}/labels", Self::repo_path(repo));
+        let body = Body::Json(json!({ "labels": labels }));
+        self.http
+            .send(
+                Request::new(Method::POST, &path, Some(body))
+                    .accept(&[200])
+                    .idempotent(true),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a label; a label the issue does not carry is already removed (Ok). The label
+    /// is removed by id, found on the issue, which every Forgejo version accepts and which
+    /// cannot mistake a numeric label name for an id.
+    pub async fn remove_label(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        label: &str,
+    ) -> Result<()> {
+        let path = format!("{}/issues/{number}/labels", Self::repo_path(repo));
+        let resp = self.http.send(Request::get(&path)).await?;
+        let on_issue: Vec<wire::Label> = Self::decode(&resp, &path)?;
+        let Some(found) = on_issue.into_iter().find(|l| l.name == label) else {
+            return Ok(());
+        };
+        let path = format!("{path}/{}", found.id);
+        // 404/422: removed (or deleted) in the meantime.
+        self.http
+            .send(Request::new(Method::DELETE, &path, None).accept(&[200, 204, 404, 422]))
+            .await?;
+        Ok(())
+    }
+
+    /// Every comment on the issue, oldest first (Forgejo returns them in one answer).
+    pub async fn list_comments(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+    ) -> Result<Vec<Comment>> {
+        let path = format!("{}/issues/{number}/comments", Self::repo_path(repo));
+        let resp = self.http.send(Request::get(&path)).await?;
+        let wire: Vec<wire::WireComment> = Self::decode(&resp, &path)?;
+        Ok(wire.into_iter().map(Comment::from).collect())
+    }
+
+    /// Posts a comment. Not retried once it may have reached Forgejo (a retry could post it
+    /// twice); the caller finds its comment again by listing.
+    pub async fn create_comment(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        body: &str,
+    ) -> Result<Comment> {
+        let path = format!("{}/issues/{number}/comments", Self::repo_path(repo));
+        let req = Request::new(
+            Method::POST,
+            &path,
+            Some(Body::Json(json!({ "body": body }))),
+        )
+        .accept(&[201]);
+        let resp = self.http.send(req).await?;
+        let c: wire::WireComment =
+            resp.json(REMOTE, &HttpClient::describe(&Method::POST, &path))?;
+        Ok(c.into())
+    }
+
+    /// Replaces a comment's body (only the bot's own comments, unless it is repo admin).
+    pub async fn edit_comment(&self, repo: &RepoName, comment_id: u64, body: &str) -> Result<()> {
+        let path = format!("{}/issues/comments/{comment_id}", Self::repo_path(repo));
+        let req = Request::new(
+            Method::PATCH,
+            &path,
+            Some(Body::Json(json!({ "body": body }))),
+        )
+        .accept(&[200, 204])
+        .idempotent(true);
+        self.http.send(req).await?;
+        Ok(())
+    }
+
+    /// Closes the issue. Forgejo has no close reason, so `reason` is not sent.
+    pub async fn close_issue(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        reason: CloseReason,
+    ) -> Result<()> {
+        tracing::debug!(remote = REMOTE, %repo, number, ?reason, "closing (Forgejo records no reason)");
+        self.set_state(repo, number, "closed").await
+    }
+
+    pub async fn reopen_issue(&self, repo: &RepoName, number: IssueNumber) -> Result<()> {
+        self.set_state(repo, number, "open").await
+    }
+
+    async fn set_state(&self, repo: &RepoName, number: IssueNumber, state: &str) -> Result<()> {
+        let path = format!("{}/issues/{number}", Self::repo_path(repo));
+        let req = Request::new(
+            Method::PATCH,
+            &path,
+            Some(Body::Json(json!({ "state": state }))),
+        )
+        // Forgejo answers 201 to an issue edit.
+        .accept(&[200, 201])
+        .idempotent(true);
+        self.http.send(req).await?;
+        Ok(())
+    }
+
+    /// Commits on `branch` committed at or after `since`, newest first. Forgejo's commit list
+    /// has no `since`, so pages are read newest first until an older commit appears.
+    pub async fn commits_since(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Commit>> {
+        let path = format!("{}/commits", Self::repo_path(repo));
+        let query = [
+            ("sha", branch),
+            ("stat", "false"),
+            ("verification", "false"),
+            ("files", "false"),
+        ];
+        let commits = self
+            .paged(
+                &path,
+                &query,
+                |resp, p| {
+                    let page: Vec<wire::WireCommit> = Self::decode(resp, p)?;
+                    Ok((page.into_iter().map(Commit::from).collect(), None))
+                },
+                |c: &Commit| c.committed_at < since,
+            )
+            .await;
+        match commits {
+            // 409: the repository is empty, so nothing was committed since.
+            Err(e) if e.status() == Some(409) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// CI signals for a commit from Forgejo commit statuses or Forgejo Actions runs (mapping
+    /// in [`ci`]). No statuses or runs: no signals.
+    pub async fn ci_signals(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        provider: CiProvider,
+    ) -> Result<Vec<CiSignal>> {
+        match provider {
+            CiProvider::ForgejoStatus => {
+                let path = format!("{}/commits/{}/status", Self::repo_path(repo), segment(sha));
+                let statuses = self
+                    .paged(
+                        &path,
+                        &[],
+                        |resp, p| {
+                            let c: wire::CombinedStatus = Self::decode(resp, p)?;
+                            Ok((c.statuses.unwrap_or_default(), c.total_count))
+                        },
+                        |_| false,
+                    )
+                    .await?;
+                Ok(ci::status_signals(statuses))
+            }
+            CiProvider::ForgejoActions => {
+                let path = format!("{}/actions/runs", Self::repo_path(repo));
+                let runs = self
+                    .paged(
+                        &path,
+                        &[("head_sha", sha)],
+                        |resp, p| {
+                            let l: wire::RunList = Self::decode(resp, p)?;
+                            Ok((l.workflow_runs.unwrap_or_default(), l.total_count))
+                        },
+                        |_| false,
+                    )
+                    .await?;
+                Ok(ci::run_signals(runs, sha))
+            }
+            other => Err(RemoteError::new(
+                REMOTE,
+                "ci signals",
+                ErrorKind::Local(format!(
+                    "CI provider {other:?} is not read from Forgejo; for a Forgejo repo use \
+                     forgejo-status, forgejo-actions or woodpecker"
+                )),
+            )),
+        }
+    }
+}
