@@ -28,6 +28,25 @@ pub struct Issue {
     pub comments: Option<u64>,
 }
 
+/// Which issues a listing returns, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueState {
+    Open,
+    Closed,
+    All,
+}
+
+impl IssueState {
+    /// The `state` query value both forges use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueState::Open => "open",
+            IssueState::Closed => "closed",
+            IssueState::All => "all",
+        }
+    }
+}
+
 /// A label being added to or removed from an issue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelChange {
