@@ -5,6 +5,7 @@
 //! reqwest) rather than through octocrab, whose models reject real values (`write` permission,
 //! new timeline event names) and which edits comments with POST.
 
+mod etag;
 mod transport;
 mod wire;
 
@@ -20,7 +21,7 @@ use crate::error::{ErrorKind, RemoteError, Result};
 use crate::http::{RetryPolicy, SecretFile};
 use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueState, LabelChange};
 
-pub use transport::EtagCache;
+pub use etag::EtagCache;
 use transport::{Answer, REMOTE, Transport};
 use wire::{
     CheckRuns, CombinedStatus, GraphqlAnswer, WireComment, WireCommit, WireIssue, WirePermission,

@@ -4,10 +4,13 @@
 //! secondary-limit throttling, ETags and `Link` pagination.
 
 mod api;
+mod ci;
+mod comments;
 mod control;
 mod graphql;
 mod model;
 mod render;
+mod state;
 mod wire;
 
 use std::sync::Arc;
@@ -18,9 +21,10 @@ use axum::routing::{get, post};
 use crate::world::World;
 
 pub use model::{
-    Actor, CheckRun, Comment, Commit, CommitStatus, Event, Issue, RateBudget, Repo, Role, State,
-    WorkflowRun, closing_references, push_commit,
+    Actor, CheckRun, Comment, Commit, CommitStatus, Event, Issue, RateBudget, Repo, Role,
+    WorkflowRun,
 };
+pub use state::{State, closing_references, push_commit};
 
 /// The remote's API as afk sees it.
 pub fn router(world: Arc<World>) -> Router {
@@ -42,17 +46,20 @@ pub fn router(world: Arc<World>) -> Router {
         )
         .route(
             &r("/issues/{number}/comments"),
-            get(api::list_comments).post(api::create_comment),
+            get(comments::list_comments).post(comments::create_comment),
         )
         .route(
             &r("/issues/comments/{id}"),
-            axum::routing::patch(api::edit_comment).post(api::edit_comment),
+            axum::routing::patch(comments::edit_comment).post(comments::edit_comment),
         )
-        .route(&r("/collaborators/{user}/permission"), get(api::permission))
-        .route(&r("/commits"), get(api::list_commits))
-        .route(&r("/commits/{reference}/check-runs"), get(api::check_runs))
-        .route(&r("/commits/{reference}/status"), get(api::combined_status))
-        .route(&r("/actions/runs"), get(api::workflow_runs))
+        .route(
+            &r("/collaborators/{user}/permission"),
+            get(comments::permission),
+        )
+        .route(&r("/commits"), get(ci::list_commits))
+        .route(&r("/commits/{reference}/check-runs"), get(ci::check_runs))
+        .route(&r("/commits/{reference}/status"), get(ci::combined_status))
+        .route(&r("/actions/runs"), get(ci::workflow_runs))
         .route("/graphql", post(graphql::graphql))
         .fallback(api::fallback)
         .layer(axum::middleware::from_fn_with_state(

@@ -3,7 +3,6 @@
 //! conditional requests through an ETag cache, `Link` pagination, and a count of the requests
 //! that cost primary rate limit.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -11,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use serde::{Deserialize, Serialize};
 
+use super::etag::EtagCache;
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::{Response, RetryPolicy, SecretFile, rate_limit_wait};
 
@@ -20,79 +19,6 @@ pub(super) const REMOTE: &str = "github";
 
 /// Pages of one listing followed at most (100 items each): a runaway `Link` chain is an error.
 const MAX_PAGES: usize = 500;
-
-/// Remembered GET answers by URL, so a repeated read can send `If-None-Match` and take a
-/// `304 Not Modified` (which costs no primary rate limit) as "unchanged". Serializable so a
-/// tick can persist it between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EtagCache {
-    entries: BTreeMap<String, CachedPage>,
-    /// Use counter for least-recently-used eviction.
-    #[serde(default)]
-    clock: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CachedPage {
-    etag: String,
-    #[serde(default)]
-    link: Option<String>,
-    body: String,
-    #[serde(default)]
-    used: u64,
-}
-
-impl EtagCache {
-    /// Entries kept at most; the least recently used go first.
-    pub const MAX_ENTRIES: usize = 4096;
-
-    pub fn new() -> EtagCache {
-        EtagCache::default()
-    }
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    fn etag(&self, url: &str) -> Option<String> {
-        self.entries.get(url).map(|e| e.etag.clone())
-    }
-
-    fn take(&mut self, url: &str) -> Option<(String, Option<String>)> {
-        self.clock += 1;
-        let clock = self.clock;
-        self.entries.get_mut(url).map(|e| {
-            e.used = clock;
-            (e.body.clone(), e.link.clone())
-        })
-    }
-
-    fn put(&mut self, url: &str, etag: String, link: Option<String>, body: String) {
-        self.clock += 1;
-        self.entries.insert(
-            url.to_owned(),
-            CachedPage {
-                etag,
-                link,
-                body,
-                used: self.clock,
-            },
-        );
-        while self.entries.len() > Self::MAX_ENTRIES {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => self.entries.remove(&k),
-                None => break,
-            };
-        }
-    }
-}
 
 /// The `Link` header's relations (absolute URLs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -488,23 +414,6 @@ mod tests {
         assert_eq!(l.first.as_deref(), Some("https://api.github.com/x?page=1"));
         assert_eq!(l.prev.as_deref(), Some("https://api.github.com/x?page=1"));
         assert_eq!(Links::parse(None), Links::default());
-    }
-
-    #[test]
-    fn the_cache_evicts_the_least_recently_used() {
-        let mut c = EtagCache::new();
-        for i in 0..EtagCache::MAX_ENTRIES {
-            c.put(&format!("u{i}"), format!("e{i}"), None, "[]".into());
-        }
-        assert!(
-            c.take("u0").is_some(),
-            "u0 is used again, so u1 is now the oldest"
-        );
-        c.put("new", "e".into(), None, "[]".into());
-        assert_eq!(c.len(), EtagCache::MAX_ENTRIES);
-        assert_eq!(c.etag("u0").as_deref(), Some("e0"));
-        assert!(c.etag("u1").is_none());
-        assert!(c.etag("new").is_some());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The simulated GitHub REST endpoints afk uses, strict where GitHub is strict.
+//! The simulated GitHub REST endpoints for repos, issues, events and labels, strict where
+//! GitHub is strict (comments and CI live next door).
 
 #![allow(
     clippy::result_large_err,
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -25,12 +26,12 @@ use super::wire::{
 use crate::infra::lock;
 use crate::world::World;
 
-type Q = Query<BTreeMap<String, String>>;
-type W = State<Arc<World>>;
+pub(super) type Q = Query<BTreeMap<String, String>>;
+pub(super) type W = State<Arc<World>>;
 
 /// The repo as the caller may see it: private repos are 404 to non-collaborators.
-fn visible<'a>(
-    st: &'a model::State,
+pub(super) fn visible<'a>(
+    st: &'a super::state::State,
     owner: &str,
     name: &str,
     caller: &str,
@@ -41,7 +42,10 @@ fn visible<'a>(
     }
 }
 
-fn since(q: &BTreeMap<String, String>, resource: &str) -> Result<Option<DateTime<Utc>>, Response> {
+pub(super) fn since(
+    q: &BTreeMap<String, String>,
+    resource: &str,
+) -> Result<Option<DateTime<Utc>>, Response> {
     match q.get("since") {
         None => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(s)
@@ -50,11 +54,11 @@ fn since(q: &BTreeMap<String, String>, resource: &str) -> Result<Option<DateTime
     }
 }
 
-fn can_triage(repo: &Repo, caller: &str) -> bool {
+pub(super) fn can_triage(repo: &Repo, caller: &str) -> bool {
     repo.role_of(caller).is_some_and(|r| r != Role::Read)
 }
 
-fn caller_actor(caller: &str) -> Actor {
+pub(super) fn caller_actor(caller: &str) -> Actor {
     Actor::user(caller)
 }
 
@@ -322,7 +326,7 @@ fn label_names(v: &Value) -> Result<Vec<String>, Response> {
         .collect()
 }
 
-fn labels_of(st: &model::State, full: &str, number: u64) -> Response {
+fn labels_of(st: &super::state::State, full: &str, number: u64) -> Response {
     match st.repo(full).and_then(|r| r.issues.get(&number)) {
         Some(i) => json_response(
             StatusCode::OK,
@@ -394,350 +398,6 @@ pub async fn remove_label(
         Ok(true) => labels_of(&st, &full, number),
         _ => message(StatusCode::NOT_FOUND, "Label does not exist"),
     }
-}
-
-pub async fn list_comments(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, num)): Path<(String, String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let Some(number) = num.parse::<u64>().ok().filter(|n| r.issues.contains_key(n)) else {
-        return not_found();
-    };
-    let since = match since(&q, "IssueComment") {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let items = r
-        .comments
-        .iter()
-        .filter(|cm| cm.issue == number && since.is_none_or(|s| cm.updated_at >= s))
-        .map(|cm| render::comment(r, cm))
-        .collect();
-    let (page, link) = paginate(items, &q, &uri, &headers);
-    with_link(&Value::Array(page), link)
-}
-
-fn comment_body(bytes: &[u8]) -> Result<String, Response> {
-    match parse_body(bytes)? {
-        Value::Object(o) => match o.get("body") {
-            Some(Value::String(b)) => Ok(b.clone()),
-            None => Err(invalid_request("\"body\" wasn't supplied.")),
-            Some(_) => Err(invalid_request(
-                "For 'properties/body', it is not a string.",
-            )),
-        },
-        _ => Err(message(StatusCode::BAD_REQUEST, "Problems parsing JSON")),
-    }
-}
-
-pub async fn create_comment(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, num)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Response {
-    let now = w.sim.now();
-    let text = match comment_body(&body) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    let mut st = lock(&w.github);
-    let full = format!("{o}/{n}");
-    let number = match visible(&st, &o, &n, &c.0) {
-        Err(e) => return e,
-        Ok(r) => match num.parse::<u64>().ok().filter(|n| r.issues.contains_key(n)) {
-            None => return not_found(),
-            Some(num) => num,
-        },
-    };
-    let Ok(id) = st.add_comment(&full, number, caller_actor(&c.0), &text, now) else {
-        return not_found();
-    };
-    let Some((r, cm)) = st
-        .repo(&full)
-        .and_then(|r| r.comments.iter().find(|cm| cm.id == id).map(|cm| (r, cm)))
-    else {
-        return not_found();
-    };
-    let v = render::comment(r, cm);
-    let mut resp = json_response(StatusCode::CREATED, &v);
-    if let Some(loc) = v["url"]
-        .as_str()
-        .and_then(|u| HeaderValue::try_from(u).ok())
-    {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    resp
-}
-
-/// `PATCH /repos/{o}/{r}/issues/comments/{id}` (POST is accepted too, and counted).
-pub async fn edit_comment(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    method: Method,
-    Path((o, n, id)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Response {
-    let now = w.sim.now();
-    let text = match comment_body(&body) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    let mut st = lock(&w.github);
-    if method == Method::POST {
-        st.comment_edits_via_post += 1;
-    }
-    let may_push = match visible(&st, &o, &n, &c.0) {
-        Err(e) => return e,
-        Ok(r) => r.role_of(&c.0).is_some_and(Role::can_push),
-    };
-    let Ok(r) = st.repo_mut(&format!("{o}/{n}")) else {
-        return not_found();
-    };
-    let Some(cm) = id
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| r.comments.iter_mut().find(|cm| cm.id == id))
-    else {
-        return not_found();
-    };
-    if !may_push && !cm.user.login.eq_ignore_ascii_case(&c.0) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Must have push access to edit this comment.",
-        );
-    }
-    cm.body = text;
-    cm.updated_at = now;
-    let (issue, cm) = (cm.issue, cm.clone());
-    if let Some(i) = r.issues.get_mut(&issue) {
-        i.updated_at = now;
-    }
-    json_response(StatusCode::OK, &render::comment(r, &cm))
-}
-
-pub async fn permission(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, user)): Path<(String, String, String)>,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    if !r.role_of(&c.0).is_some_and(Role::can_push) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Must have push access to view collaborator permission.",
-        );
-    }
-    if !st.users.contains(&user.to_ascii_lowercase()) {
-        return not_found();
-    }
-    let (permission, role_name) = match r.role_of(&user) {
-        Some(role) => (role.legacy(), role.name()),
-        None if r.private => ("none", "none"),
-        None => ("read", "read"),
-    };
-    json_response(
-        StatusCode::OK,
-        &json!({"permission": permission, "role_name": role_name, "user": render::user(&Actor::user(&user))}),
-    )
-}
-
-pub async fn list_commits(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n)): Path<(String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    if r.branches.values().all(Vec::is_empty) {
-        return message(StatusCode::CONFLICT, "Git Repository is empty.");
-    }
-    let branch = q
-        .get("sha")
-        .cloned()
-        .unwrap_or_else(|| r.default_branch.clone());
-    let Some(commits) = r.branches.get(&branch) else {
-        return message(
-            StatusCode::NOT_FOUND,
-            &format!("No commit found for SHA: {branch}"),
-        );
-    };
-    let (since, until) = match (
-        since(&q, "Commit"),
-        q.get("until").map(|u| DateTime::parse_from_rfc3339(u)),
-    ) {
-        (Err(e), _) => return e,
-        (_, Some(Err(_))) => return validation("Commit", "until", "invalid"),
-        (Ok(s), u) => (s, u.and_then(Result::ok).map(|u| u.with_timezone(&Utc))),
-    };
-    let items = commits
-        .iter()
-        .enumerate()
-        .rev()
-        .filter(|(_, cm)| since.is_none_or(|s| cm.date >= s) && until.is_none_or(|u| cm.date <= u))
-        .map(|(i, cm)| {
-            let parent = i.checked_sub(1).map(|p| commits[p].sha.as_str());
-            render::commit(r, &cm.sha, &cm.message, cm.date, parent)
-        })
-        .collect();
-    let (page, link) = paginate(items, &q, &uri, &headers);
-    with_link(&Value::Array(page), link)
-}
-
-fn known_sha(r: &Repo, sha: &str) -> bool {
-    r.branches.values().flatten().any(|c| c.sha == sha)
-        || r.check_runs.contains_key(sha)
-        || r.statuses.contains_key(sha)
-        || r.workflow_runs.iter().any(|w| w.head_sha == sha)
-}
-
-pub async fn check_runs(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, reference)): Path<(String, String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let sha = r.resolve_ref(&reference);
-    if !known_sha(r, &sha) {
-        return message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("No commit found for SHA: {reference}"),
-        );
-    }
-    let latest = match q.get("filter").map(String::as_str).unwrap_or("latest") {
-        "latest" => true,
-        "all" => false,
-        _ => return validation("CheckRun", "filter", "invalid"),
-    };
-    let mut runs: Vec<&model::CheckRun> = r
-        .check_runs
-        .get(&sha)
-        .map(|v| v.iter().collect())
-        .unwrap_or_default();
-    runs.sort_by_key(|c| std::cmp::Reverse(c.id));
-    if latest {
-        let mut seen = Vec::new();
-        runs.retain(|c| {
-            let fresh = !seen.contains(&c.name);
-            seen.push(c.name.clone());
-            fresh
-        });
-    }
-    let total = runs.len();
-    let items = runs
-        .iter()
-        .map(|cr| render::check_run(r, &sha, cr))
-        .collect();
-    let (page, link) = paginate(items, &q, &uri, &headers);
-    with_link(&json!({"total_count": total, "check_runs": page}), link)
-}
-
-pub async fn combined_status(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, reference)): Path<(String, String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let sha = r.resolve_ref(&reference);
-    if !known_sha(r, &sha) {
-        return message(
-            StatusCode::NOT_FOUND,
-            &format!("No commit found for SHA: {reference}"),
-        );
-    }
-    let mut latest: BTreeMap<&str, &model::CommitStatus> = BTreeMap::new();
-    for s in r.statuses.get(&sha).into_iter().flatten() {
-        if latest
-            .get(s.context.as_str())
-            .is_none_or(|old| old.id < s.id)
-        {
-            latest.insert(&s.context, s);
-        }
-    }
-    let states: Vec<&str> = latest.values().map(|s| s.state.as_str()).collect();
-    let state = if states.iter().any(|s| *s == "error" || *s == "failure") {
-        "failure"
-    } else if states.is_empty() || states.contains(&"pending") {
-        "pending"
-    } else {
-        "success"
-    };
-    let total = latest.len();
-    let items = latest.values().map(|s| render::status(s)).collect();
-    let (page, link) = paginate(items, &q, &uri, &headers);
-    with_link(
-        &json!({
-            "state": state,
-            "sha": sha,
-            "total_count": total,
-            "statuses": page,
-            "repository": {"full_name": r.full_name()},
-        }),
-        link,
-    )
-}
-
-pub async fn workflow_runs(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n)): Path<(String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let mut runs: Vec<&model::WorkflowRun> = r
-        .workflow_runs
-        .iter()
-        .filter(|wr| q.get("head_sha").is_none_or(|s| *s == wr.head_sha))
-        .filter(|wr| q.get("branch").is_none_or(|b| *b == wr.head_branch))
-        .filter(|wr| {
-            q.get("status")
-                .is_none_or(|s| *s == wr.status || wr.conclusion.as_deref() == Some(s.as_str()))
-        })
-        .collect();
-    runs.sort_by_key(|wr| std::cmp::Reverse(wr.id));
-    let total = runs.len();
-    let items = runs.iter().map(|wr| render::workflow_run(r, wr)).collect();
-    let (page, link) = paginate(items, &q, &uri, &headers);
-    with_link(&json!({"total_count": total, "workflow_runs": page}), link)
 }
 
 pub async fn fallback() -> Response {

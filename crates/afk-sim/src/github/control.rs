@@ -254,7 +254,7 @@ pub fn routes(world: Arc<World>) -> Router {
         .route(
             "/__sim/github/commit",
             post(|State(w): W, Json(r): Json<CommitReq>| async move {
-                answer(super::model::push_commit(&w, &r.repo, &r.branch, &r.message).map(|sha| json!({"sha": sha})))
+                answer(super::state::push_commit(&w, &r.repo, &r.branch, &r.message).map(|sha| json!({"sha": sha})))
             }),
         )
         .route(
