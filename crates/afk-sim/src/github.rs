@@ -1,21 +1,75 @@
-//! Simulator of the github remote (see shared remotes facts); strict about request shapes.
+//! Simulator of GitHub's REST and GraphQL APIs as afk uses them (see the shared remotes facts,
+//! §A): strict about authentication, request shapes and validation, stateful (issues, label
+//! events with actors, comments, commits, CI results), with a primary rate-limit budget,
+//! secondary-limit throttling, ETags and `Link` pagination.
+
+mod api;
+mod ci;
+mod comments;
+mod control;
+mod graphql;
+mod model;
+mod render;
+mod state;
+mod wire;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::routing::{get, post};
 
 use crate::world::World;
 
-/// Everything this simulated remote knows.
-#[derive(Debug, Default)]
-pub struct State {}
+pub use model::{
+    Actor, CheckRun, Comment, Commit, CommitStatus, Event, Issue, RateBudget, Repo, Role,
+    WorkflowRun,
+};
+pub use state::{State, closing_references, push_commit};
 
 /// The remote's API as afk sees it.
-pub fn router(_world: Arc<World>) -> Router {
+pub fn router(world: Arc<World>) -> Router {
+    const REPO: &str = "/repos/{owner}/{repo}";
+    let r = |p: &str| format!("{REPO}{p}");
     Router::new()
+        .route(REPO, get(api::get_repo))
+        .route(&r("/issues"), get(api::list_issues))
+        .route(
+            &r("/issues/{number}"),
+            get(api::get_issue).patch(api::update_issue),
+        )
+        .route(&r("/issues/{number}/events"), get(api::issue_events))
+        .route(&r("/issues/{number}/timeline"), get(api::issue_events))
+        .route(&r("/issues/{number}/labels"), post(api::add_labels))
+        .route(
+            &r("/issues/{number}/labels/{name}"),
+            axum::routing::delete(api::remove_label),
+        )
+        .route(
+            &r("/issues/{number}/comments"),
+            get(comments::list_comments).post(comments::create_comment),
+        )
+        .route(
+            &r("/issues/comments/{id}"),
+            axum::routing::patch(comments::edit_comment).post(comments::edit_comment),
+        )
+        .route(
+            &r("/collaborators/{user}/permission"),
+            get(comments::permission),
+        )
+        .route(&r("/commits"), get(ci::list_commits))
+        .route(&r("/commits/{reference}/check-runs"), get(ci::check_runs))
+        .route(&r("/commits/{reference}/status"), get(ci::combined_status))
+        .route(&r("/actions/runs"), get(ci::workflow_runs))
+        .route("/graphql", post(graphql::graphql))
+        .fallback(api::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            world.clone(),
+            wire::gate,
+        ))
+        .with_state(world)
 }
 
 /// Test and scenario control endpoints under `/__sim/github/`.
-pub fn control(_world: Arc<World>) -> Router {
-    Router::new()
+pub fn control(world: Arc<World>) -> Router {
+    control::routes(world)
 }

@@ -1,0 +1,435 @@
+//! GitHub transport: the token re-read from its file for every request, the API headers,
+//! bounded retries for transient faults, rate limits honoured within the tick deadline,
+//! conditional requests through an ETag cache, `Link` pagination, and a count of the requests
+//! that cost primary rate limit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+
+use super::etag::EtagCache;
+use crate::error::{ErrorKind, RemoteError, Result, excerpt};
+use crate::http::{Response, RetryPolicy, SecretFile, rate_limit_wait};
+
+pub(super) const REMOTE: &str = "github";
+
+/// Pages of one listing followed at most (100 items each): a runaway `Link` chain is an error.
+const MAX_PAGES: usize = 500;
+
+/// The `Link` header's relations (absolute URLs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Links {
+    pub next: Option<String>,
+    pub prev: Option<String>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+impl Links {
+    pub fn parse(header: Option<&str>) -> Links {
+        let mut links = Links::default();
+        for part in header.unwrap_or("").split(',') {
+            let mut pieces = part.split(';');
+            let Some(url) = pieces
+                .next()
+                .map(str::trim)
+                .and_then(|u| u.strip_prefix('<'))
+                .and_then(|u| u.strip_suffix('>'))
+            else {
+                continue;
+            };
+            for p in pieces {
+                let Some(rel) = p.trim().strip_prefix("rel=") else {
+                    continue;
+                };
+                for rel in rel.trim_matches('"').split_whitespace() {
+                    let slot = match rel {
+                        "next" => &mut links.next,
+                        "prev" => &mut links.prev,
+                        "first" => &mut links.first,
+                        "last" => &mut links.last,
+                        _ => continue,
+                    };
+                    *slot = Some(url.to_owned());
+                }
+            }
+        }
+        links
+    }
+}
+
+/// An accepted answer (a 304 is turned back into the cached 200).
+#[derive(Debug, Clone)]
+pub(super) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+    pub links: Links,
+    /// `METHOD /path` of the request, for error messages.
+    pub request: String,
+}
+
+impl Answer {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            RemoteError::new(
+                REMOTE,
+                self.request.clone(),
+                ErrorKind::Decode(format!("{e} in {}", excerpt(&self.body))),
+            )
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Counters {
+    costed: AtomicU64,
+    not_modified: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Transport {
+    api: String,
+    origin: String,
+    token: SecretFile,
+    policy: RetryPolicy,
+    client: reqwest::Client,
+    etags: Arc<Mutex<EtagCache>>,
+    counters: Arc<Counters>,
+}
+
+enum Wait {
+    RateLimit(Duration, ErrorKind),
+    Backoff(ErrorKind),
+}
+
+fn lock(m: &Mutex<EtagCache>) -> MutexGuard<'_, EtagCache> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Transport {
+    pub fn new(api_url: &str, token: SecretFile, policy: RetryPolicy) -> Result<Transport> {
+        let local = |why: String| RemoteError::new(REMOTE, "client", ErrorKind::Local(why));
+        let parsed = url::Url::parse(api_url).map_err(|e| {
+            local(format!(
+                "the GitHub api_url {api_url:?} is not a URL ({e}); check the tracker config"
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(local(format!(
+                "the GitHub api_url {api_url:?} must be an http(s) URL with a host"
+            )));
+        }
+        let origin = parsed.origin().ascii_serialization();
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("afk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        Ok(Transport {
+            api: api_url.trim_end_matches('/').to_owned(),
+            origin,
+            token,
+            policy,
+            client,
+            etags: Arc::new(Mutex::new(EtagCache::default())),
+            counters: Arc::new(Counters {
+                costed: AtomicU64::new(0),
+                not_modified: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The GraphQL endpoint next to the REST base (`…/api/v3` on GitHub Enterprise Server).
+    pub fn graphql_url(&self) -> String {
+        match self.api.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{}/graphql", self.api),
+        }
+    }
+
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    pub fn set_etag_cache(&self, cache: EtagCache) {
+        *lock(&self.etags) = cache;
+    }
+    pub fn etag_cache(&self) -> EtagCache {
+        lock(&self.etags).clone()
+    }
+    pub fn requests_made(&self) -> u64 {
+        self.counters.costed.load(Ordering::SeqCst)
+    }
+    pub fn not_modified(&self) -> u64 {
+        self.counters.not_modified.load(Ordering::SeqCst)
+    }
+
+    /// `METHOD /path` without host and query.
+    pub fn describe(&self, method: &Method, url: &str) -> String {
+        let path = url.strip_prefix(&self.origin).unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        format!("{method} {path}")
+    }
+
+    /// A path below the API base, or an absolute URL from a `Link` header (which must point
+    /// at the same host: the token is never sent elsewhere).
+    fn target(&self, method: &Method, path_or_url: &str) -> Result<String> {
+        if path_or_url.starts_with('/') {
+            return Ok(format!("{}{path_or_url}", self.api));
+        }
+        let same_origin = path_or_url
+            .strip_prefix(&self.origin)
+            .is_some_and(|rest| rest.starts_with('/'));
+        if same_origin {
+            Ok(path_or_url.to_owned())
+        } else {
+            Err(RemoteError::new(
+                REMOTE,
+                format!("{method} (pagination link)"),
+                ErrorKind::Decode(
+                    "a Link header points at another host; refusing to send the token there".into(),
+                ),
+            ))
+        }
+    }
+
+    /// A GET, conditional when an ETag for the URL is cached.
+    pub async fn get(&self, path_or_url: &str, accept: &[u16]) -> Result<Answer> {
+        self.send(Method::GET, path_or_url, None, accept, true)
+            .await
+    }
+
+    /// Sends with bounded retries; rate limits are recognised before `accept` is consulted.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        body: Option<&serde_json::Value>,
+        accept: &[u16],
+        idempotent: bool,
+    ) -> Result<Answer> {
+        let url = self.target(&method, path_or_url)?;
+        let what = self.describe(&method, &url);
+        let err = |kind| RemoteError::new(REMOTE, what.clone(), kind);
+        let conditional = method == Method::GET;
+        let mut attempt = 0u32;
+        loop {
+            if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(err(ErrorKind::Deadline));
+            }
+            let etag = if conditional {
+                lock(&self.etags).etag(&url)
+            } else {
+                None
+            };
+            let outcome = self.send_once(&method, &url, body, etag.as_deref()).await;
+            let wait = match outcome {
+                Ok(resp) => {
+                    if resp.status == 304 {
+                        self.counters.not_modified.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        self.counters.costed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let kind = ErrorKind::Status {
+                        status: resp.status,
+                        detail: excerpt(&resp.body),
+                    };
+                    if let Some(w) = rate_limit_wait(&resp, self.policy.default_rate_limit_wait) {
+                        Wait::RateLimit(w, kind)
+                    } else if resp.status == 304 && etag.is_some() {
+                        return self.replay(&url, &what);
+                    } else if accept.contains(&resp.status) {
+                        return Ok(self.accept(&url, what.clone(), conditional, resp));
+                    } else if resp.status >= 500 && idempotent {
+                        Wait::Backoff(kind)
+                    } else {
+                        return Err(err(kind));
+                    }
+                }
+                Err(kind @ ErrorKind::Local(_)) => return Err(err(kind)),
+                Err(kind) if idempotent => Wait::Backoff(kind),
+                Err(kind) => return Err(err(kind)),
+            };
+            if attempt >= self.policy.max_retries {
+                return Err(err(match wait {
+                    Wait::RateLimit(w, _) => ErrorKind::RateLimited {
+                        retry_after: Some(w),
+                    },
+                    Wait::Backoff(k) => k,
+                }));
+            }
+            let (delay, rate_limited, last) = match wait {
+                Wait::RateLimit(w, k) => (w, true, k),
+                Wait::Backoff(k) => (self.policy.backoff * 2u32.saturating_pow(attempt), false, k),
+            };
+            if let Some(d) = self.policy.deadline
+                && Instant::now() + delay >= d
+            {
+                return Err(err(if rate_limited {
+                    ErrorKind::RateLimited {
+                        retry_after: Some(delay),
+                    }
+                } else {
+                    last
+                }));
+            }
+            tracing::debug!(remote = REMOTE, request = %what, attempt, delay_ms = delay.as_millis() as u64, rate_limited, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    fn replay(&self, url: &str, what: &str) -> Result<Answer> {
+        match lock(&self.etags).take(url) {
+            Some((body, link)) => Ok(Answer {
+                status: 200,
+                body: Bytes::from(body),
+                links: Links::parse(link.as_deref()),
+                request: what.to_owned(),
+            }),
+            None => Err(RemoteError::new(
+                REMOTE,
+                what,
+                ErrorKind::Decode("304 Not Modified without a cached answer".into()),
+            )),
+        }
+    }
+
+    fn accept(&self, url: &str, what: String, cacheable: bool, resp: Response) -> Answer {
+        let link = resp.header("link").map(str::to_owned);
+        if cacheable
+            && resp.status == 200
+            && let Some(etag) = resp.header("etag")
+            && let Ok(body) = std::str::from_utf8(&resp.body)
+        {
+            lock(&self.etags).put(url, etag.to_owned(), link.clone(), body.to_owned());
+        }
+        Answer {
+            status: resp.status,
+            body: resp.body,
+            links: Links::parse(link.as_deref()),
+            request: what,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        etag: Option<&str>,
+    ) -> std::result::Result<Response, ErrorKind> {
+        let token = self.token.read(REMOTE).map_err(|e| e.kind)?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            ErrorKind::Local(format!(
+                "the token file {} holds characters not allowed in a header",
+                self.token.path().display()
+            ))
+        })?;
+        auth.set_sensitive(true);
+        let mut rb = self
+            .client
+            .request(method.clone(), url)
+            .header("authorization", auth)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        if let Some(etag) = etag {
+            rb = rb.header("if-none-match", etag);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = rb.send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(classify)?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Every item of a paginated listing, following `Link rel="next"`; `items` extracts one
+    /// page's items from its JSON.
+    pub async fn get_all<T>(
+        &self,
+        first: &str,
+        items: impl Fn(&Answer) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_owned());
+        let mut pages = 0usize;
+        while let Some(url) = next {
+            pages += 1;
+            let page = self.get(&url, &[200]).await?;
+            if pages > MAX_PAGES {
+                return Err(RemoteError::new(
+                    REMOTE,
+                    page.request,
+                    ErrorKind::Decode(format!("more than {MAX_PAGES} pages; giving up")),
+                ));
+            }
+            out.extend(items(&page)?);
+            next = page.links.next;
+        }
+        Ok(out)
+    }
+}
+
+/// Maps a reqwest failure to a kind, without its URL.
+fn classify(e: reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() {
+        ErrorKind::Decode("body could not be read".into())
+    } else {
+        let e = e.without_url();
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        ErrorKind::Transport(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_parse_every_relation() {
+        let h = r#"<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=5>; rel="last", <https://api.github.com/x?page=1>; rel="first", <https://api.github.com/x?page=1>; rel="prev""#;
+        let l = Links::parse(Some(h));
+        assert_eq!(l.next.as_deref(), Some("https://api.github.com/x?page=2"));
+        assert_eq!(l.last.as_deref(), Some("https://api.github.com/x?page=5"));
+        assert_eq!(l.first.as_deref(), Some("https://api.github.com/x?page=1"));
+        assert_eq!(l.prev.as_deref(), Some("https://api.github.com/x?page=1"));
+        assert_eq!(Links::parse(None), Links::default());
+    }
+
+    #[test]
+    fn graphql_sits_next_to_the_rest_base() {
+        let t =
+            |u: &str| Transport::new(u, SecretFile::new("/nonexistent"), RetryPolicy::default());
+        assert_eq!(
+            t("https://api.github.com").map(|t| t.graphql_url()).ok(),
+            Some("https://api.github.com/graphql".to_owned())
+        );
+        assert_eq!(
+            t("https://ghe.example/api/v3/")
+                .map(|t| t.graphql_url())
+                .ok(),
+            Some("https://ghe.example/api/graphql".to_owned())
+        );
+        assert!(t("not a url").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The simulated GitHub GraphQL endpoint: it answers exactly the query afk sends,
+//! `repository(owner, name) { issue(number) { lastEditedAt } }` (literal arguments or variables),
+//! and refuses anything else with a GraphQL error, the way an unknown field would be.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::render::time;
+use super::wire::{Caller, json_response, message};
+use crate::infra::lock;
+use crate::world::World;
+
+fn gql_error(msg: &str) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"errors": [{"message": msg, "locations": []}]}),
+    )
+}
+
+fn not_found(data: Value, path: &[&str], msg: &str) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"data": data, "errors": [{"type": "NOT_FOUND", "path": path, "message": msg}]}),
+    )
+}
+
+/// Splits `k:v,k:v` into values, resolving `$variables` and literal strings/ints.
+fn args(text: &str, vars: &Value) -> Result<BTreeMap<String, Value>, String> {
+    let mut out = BTreeMap::new();
+    for pair in text.split(',') {
+        let (k, v) = pair
+            .split_once(':')
+            .ok_or_else(|| format!("Parse error on \"{pair}\""))?;
+        let value = if let Some(var) = v.strip_prefix('$') {
+            vars.get(var)
+                .cloned()
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| format!("Variable ${var} was provided invalid value"))?
+        } else if let Some(s) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            Value::String(s.to_owned())
+        } else if let Ok(n) = v.parse::<u64>() {
+            json!(n)
+        } else {
+            return Err(format!("Parse error on \"{v}\""));
+        };
+        out.insert(k.to_owned(), value);
+    }
+    Ok(out)
+}
+
+const UNSUPPORTED: &str = "This simulated GitHub GraphQL API answers only repository(owner:, name:) { issue(number:) { lastEditedAt } }";
+
+/// `(owner, name, number)` from the query, or the GraphQL error to answer.
+fn parse(query: &str, vars: &Value) -> Result<(String, String, u64), String> {
+    let q: String = query.chars().filter(|c| !c.is_whitespace()).collect();
+    let start = q.find("{repository(").ok_or(UNSUPPORTED)?;
+    let head = &q[..start];
+    if !(head.is_empty() || head.starts_with("query")) {
+        return Err(UNSUPPORTED.into());
+    }
+    let rest = &q[start + "{repository(".len()..];
+    let (repo_args, rest) = rest.split_once(')').ok_or(UNSUPPORTED)?;
+    let rest = rest.strip_prefix("{issue(").ok_or(UNSUPPORTED)?;
+    let (issue_args, rest) = rest.split_once(')').ok_or(UNSUPPORTED)?;
+    let fields = rest
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix("}}}"))
+        .ok_or(UNSUPPORTED)?;
+    if fields != "lastEditedAt" {
+        return Err(format!(
+            "Field '{fields}' is not available on the simulated type 'Issue' (only lastEditedAt)"
+        ));
+    }
+    let ra = args(repo_args, vars)?;
+    let ia = args(issue_args, vars)?;
+    let owner = ra
+        .get("owner")
+        .and_then(Value::as_str)
+        .ok_or("Argument 'owner' on Field 'repository' has an invalid value")?;
+    let name = ra
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("Argument 'name' on Field 'repository' has an invalid value")?;
+    let number = ia
+        .get("number")
+        .and_then(Value::as_u64)
+        .ok_or("Argument 'number' on Field 'issue' has an invalid value")?;
+    Ok((owner.to_owned(), name.to_owned(), number))
+}
+
+pub async fn graphql(
+    State(w): State<Arc<World>>,
+    Extension(c): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let Some(query) = v.get("query").and_then(Value::as_str) else {
+        return gql_error("A query attribute must be specified and must be a string.");
+    };
+    let vars = v.get("variables").cloned().unwrap_or(Value::Null);
+    let (owner, name, number) = match parse(query, &vars) {
+        Ok(p) => p,
+        Err(e) => return gql_error(&e),
+    };
+    let st = lock(&w.github);
+    let full = format!("{owner}/{name}");
+    let Some(r) = st
+        .repo(&full)
+        .filter(|r| !r.private || r.role_of(&c.0).is_some())
+    else {
+        return not_found(
+            json!({"repository": null}),
+            &["repository"],
+            &format!("Could not resolve to a Repository with the name '{full}'."),
+        );
+    };
+    let Some(i) = r.issues.get(&number) else {
+        return not_found(
+            json!({"repository": {"issue": null}}),
+            &["repository", "issue"],
+            &format!("Could not resolve to an issue or pull request with the number of {number}."),
+        );
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({"data": {"repository": {"issue": {"lastEditedAt": i.body_edited_at.map(time)}}}}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_literal_and_variable_queries() {
+        let q =
+            r#"query { repository(owner: "o", name: "r") { issue(number: 4) { lastEditedAt } } }"#;
+        assert_eq!(parse(q, &Value::Null), Ok(("o".into(), "r".into(), 4)));
+        let q = "query($owner:String!,$name:String!,$number:Int!){repository(owner:$owner,name:$name){issue(number:$number){lastEditedAt}}}";
+        let vars = json!({"owner": "o", "name": "r", "number": 9});
+        assert_eq!(parse(q, &vars), Ok(("o".into(), "r".into(), 9)));
+        assert!(parse(q, &json!({"owner": "o"})).is_err());
+        let other = r#"{ repository(owner:"o",name:"r") { issue(number:1) { title } } }"#;
+        assert!(parse(other, &Value::Null).is_err());
+        assert!(parse("{ viewer { login } }", &Value::Null).is_err());
+    }
+}

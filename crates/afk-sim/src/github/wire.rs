@@ -1,0 +1,277 @@
+//! What every simulated GitHub response shares: authentication, the primary rate-limit budget
+//! and its headers, secondary-limit throttling, ETags with `304 Not Modified`, error bodies and
+//! `Link` pagination.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers return early with the finished error response"
+)]
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::model::RateBudget;
+use crate::infra::lock;
+use crate::world::World;
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+/// The login the request's token belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+pub fn json_response(status: StatusCode, v: &Value) -> Response {
+    let mut resp = (status, v.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// GitHub's `basic-error` body.
+pub fn message(status: StatusCode, msg: &str) -> Response {
+    json_response(
+        status,
+        &json!({"message": msg, "documentation_url": DOCS, "status": status.as_u16().to_string()}),
+    )
+}
+
+pub fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// 422 `validation-error` with one entry in `errors`.
+pub fn validation(resource: &str, field: &str, code: &str) -> Response {
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": resource, "field": field, "code": code}],
+            "documentation_url": DOCS,
+            "status": "422",
+        }),
+    )
+}
+
+/// 422 for a body that does not match the operation's schema.
+pub fn invalid_request(why: &str) -> Response {
+    message(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &format!("Invalid request.\n\n{why}"),
+    )
+}
+
+/// Parses a JSON request body; GitHub answers 400 to malformed JSON.
+pub fn parse_body(bytes: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(bytes)
+        .map_err(|_| message(StatusCode::BAD_REQUEST, "Problems parsing JSON"))
+}
+
+/// One page of `items` per `per_page` (default 30, at most 100) and `page` (from 1), with the
+/// `Link` header GitHub would send (`next`/`last` unless on the last page, `first`/`prev`
+/// unless on the first).
+pub fn paginate(
+    items: Vec<Value>,
+    query: &BTreeMap<String, String>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> (Vec<Value>, Option<String>) {
+    let per_page = query
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(30)
+        .min(100);
+    let page = query
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let total = items.len();
+    let last = total.div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let raw = uri.query().unwrap_or("");
+    let link = |n: usize, rel: &str| {
+        let mut params: Vec<&str> = raw
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("page="))
+            .collect();
+        let page_param = format!("page={n}");
+        params.push(&page_param);
+        format!(
+            "<http://{host}{}?{}>; rel=\"{rel}\"",
+            uri.path(),
+            params.join("&")
+        )
+    };
+    let mut rels = Vec::new();
+    if page < last {
+        rels.push(link(page + 1, "next"));
+        rels.push(link(last, "last"));
+    }
+    if page > 1 {
+        rels.push(link(1, "first"));
+        rels.push(link((page - 1).min(last), "prev"));
+    }
+    let header = if rels.is_empty() {
+        None
+    } else {
+        Some(rels.join(", "))
+    };
+    (slice, header)
+}
+
+/// A JSON 200 with an optional `Link` header.
+pub fn with_link(v: &Value, link: Option<String>) -> Response {
+    let mut resp = json_response(StatusCode::OK, v);
+    if let Some(l) = link.and_then(|l| HeaderValue::try_from(l).ok()) {
+        resp.headers_mut().insert(header::LINK, l);
+    }
+    resp
+}
+
+fn rate_headers(resp: &mut Response, rate: &RateBudget, resource: &'static str) {
+    let h = resp.headers_mut();
+    let pairs = [
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        (
+            "x-ratelimit-used",
+            (rate.limit - rate.remaining.min(rate.limit)).to_string(),
+        ),
+        ("x-ratelimit-reset", rate.reset.to_string()),
+        ("x-ratelimit-resource", resource.to_owned()),
+    ];
+    for (k, v) in pairs {
+        if let Ok(v) = HeaderValue::try_from(v) {
+            h.insert(k, v);
+        }
+    }
+}
+
+fn etag_of(bytes: &[u8]) -> String {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    format!("W/\"{:016x}\"", h.finish())
+}
+
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |s: &str| s.trim().trim_start_matches("W/").to_owned();
+    if_none_match
+        .split(',')
+        .any(|c| c.trim() == "*" || bare(c) == bare(etag))
+}
+
+fn rate_limited(rate: &RateBudget, resource: &'static str) -> Response {
+    let mut resp = message(
+        StatusCode::FORBIDDEN,
+        "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.",
+    );
+    rate_headers(&mut resp, rate, resource);
+    resp
+}
+
+/// Authentication, throttling, the primary budget and conditional requests for every API call.
+pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next) -> Response {
+    let now = world.sim.now();
+    let resource = if req.uri().path() == "/graphql" {
+        "graphql"
+    } else {
+        "core"
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("bearer "))
+                .or_else(|| a.strip_prefix("token "))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        });
+    let is_get = req.method() == Method::GET;
+    let conditional = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let exhausted = {
+        let mut st = lock(&world.github);
+        let login = match token {
+            None => return message(StatusCode::UNAUTHORIZED, "Requires authentication"),
+            Some(t) => match st.tokens.get(&t) {
+                Some(l) => l.clone(),
+                None => return message(StatusCode::UNAUTHORIZED, "Bad credentials"),
+            },
+        };
+        st.rate.refresh(now);
+        if st.throttle_requests > 0 {
+            st.throttle_requests -= 1;
+            let mut resp = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            );
+            rate_headers(&mut resp, &st.rate, resource);
+            if let Ok(v) = HeaderValue::try_from(st.throttle_retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        let exhausted = st.rate.remaining == 0;
+        if exhausted && !(is_get && conditional.is_some()) {
+            return rate_limited(&st.rate, resource);
+        }
+        req.extensions_mut().insert(Caller(login));
+        exhausted
+    };
+
+    let resp = next.run(req).await;
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut st = lock(&world.github);
+    if is_get && parts.status == StatusCode::OK {
+        let etag = etag_of(&bytes);
+        if conditional
+            .as_deref()
+            .is_some_and(|c| etag_matches(c, &etag))
+        {
+            let mut resp = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(v) = HeaderValue::try_from(etag) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            rate_headers(&mut resp, &st.rate, resource);
+            return resp;
+        }
+        if let Ok(v) = HeaderValue::try_from(etag) {
+            parts.headers.insert(header::ETAG, v);
+        }
+    }
+    if exhausted {
+        return rate_limited(&st.rate, resource);
+    }
+    st.rate.remaining = st.rate.remaining.saturating_sub(1);
+    let mut resp = Response::from_parts(parts, Body::from(bytes));
+    rate_headers(&mut resp, &st.rate, resource);
+    resp
+}
