@@ -3,9 +3,12 @@
 //! [`Tracker`] is a closed set of backends (GitHub, Forgejo); both return these types, so the
 //! ticks never see a forge's wire format.
 
+use afk_core::config::CiProvider;
 use afk_core::evidence::CloseReason;
 use afk_core::facts::Permission;
-use afk_core::model::{IssueNumber, Login, Timestamp};
+use afk_core::model::{IssueNumber, Login, RepoName, Timestamp};
+
+use crate::error::Result;
 
 use crate::forgejo::Forgejo;
 use crate::github::GitHub;
@@ -81,6 +84,176 @@ pub use afk_core::evidence::{CiSignal, SignalState};
 pub enum Tracker {
     GitHub(GitHub),
     Forgejo(Forgejo),
+}
+
+impl Tracker {
+    /// Issues with `label` in `state` (pull requests included, flagged).
+    pub async fn list_issues(
+        &self,
+        repo: &RepoName,
+        label: &str,
+        state: IssueState,
+    ) -> Result<Vec<Issue>> {
+        match self {
+            Tracker::GitHub(c) => c.list_issues(repo, label, state).await,
+            Tracker::Forgejo(c) => c.list_issues(repo, label, state).await,
+        }
+    }
+
+    /// The most recent addition of `label` to the issue, with its actor.
+    pub async fn latest_labeling(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        label: &str,
+    ) -> Result<Option<LabelChange>> {
+        match self {
+            Tracker::GitHub(c) => c.latest_labeling(repo, number, label).await,
+            Tracker::Forgejo(c) => c.latest_labeling(repo, number, label).await,
+        }
+    }
+
+    /// A person's permission on the repo; anything unclear is `Unknown` (untrusted).
+    pub async fn permission(&self, repo: &RepoName, login: &str) -> Result<Permission> {
+        match self {
+            Tracker::GitHub(c) => c.permission(repo, login).await,
+            Tracker::Forgejo(c) => c.permission(repo, login).await,
+        }
+    }
+
+    /// When the body was last edited, where the forge can tell.
+    pub async fn body_last_edited_at(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+    ) -> Result<Option<Timestamp>> {
+        match self {
+            Tracker::GitHub(c) => c.body_last_edited_at(repo, number).await,
+            Tracker::Forgejo(c) => c.body_last_edited_at(repo, number).await,
+        }
+    }
+
+    /// One issue; `None` when it does not exist or cannot be seen.
+    pub async fn issue(&self, repo: &RepoName, number: IssueNumber) -> Result<Option<Issue>> {
+        match self {
+            Tracker::GitHub(c) => c.issue(repo, number).await,
+            Tracker::Forgejo(c) => c.issue(repo, number).await,
+        }
+    }
+
+    /// The repo's default branch.
+    pub async fn default_branch(&self, repo: &RepoName) -> Result<String> {
+        match self {
+            Tracker::GitHub(c) => c.default_branch(repo).await,
+            Tracker::Forgejo(c) => c.default_branch(repo).await,
+        }
+    }
+
+    /// Adds labels (idempotent).
+    pub async fn add_labels(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        labels: &[String],
+    ) -> Result<()> {
+        match self {
+            Tracker::GitHub(c) => c.add_labels(repo, number, labels).await,
+            Tracker::Forgejo(c) => c.add_labels(repo, number, labels).await,
+        }
+    }
+
+    /// Removes a label; already gone is success.
+    pub async fn remove_label(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        label: &str,
+    ) -> Result<()> {
+        match self {
+            Tracker::GitHub(c) => c.remove_label(repo, number, label).await,
+            Tracker::Forgejo(c) => c.remove_label(repo, number, label).await,
+        }
+    }
+
+    /// Every comment, oldest first.
+    pub async fn list_comments(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+    ) -> Result<Vec<Comment>> {
+        match self {
+            Tracker::GitHub(c) => c.list_comments(repo, number).await,
+            Tracker::Forgejo(c) => c.list_comments(repo, number).await,
+        }
+    }
+
+    /// Creates a comment (never resent: a lost answer is reconciled by a later tick).
+    pub async fn create_comment(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        body: &str,
+    ) -> Result<Comment> {
+        match self {
+            Tracker::GitHub(c) => c.create_comment(repo, number, body).await,
+            Tracker::Forgejo(c) => c.create_comment(repo, number, body).await,
+        }
+    }
+
+    /// Edits a comment in place.
+    pub async fn edit_comment(&self, repo: &RepoName, comment_id: u64, body: &str) -> Result<()> {
+        match self {
+            Tracker::GitHub(c) => c.edit_comment(repo, comment_id, body).await,
+            Tracker::Forgejo(c) => c.edit_comment(repo, comment_id, body).await,
+        }
+    }
+
+    /// Closes the issue.
+    pub async fn close_issue(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        reason: CloseReason,
+    ) -> Result<()> {
+        match self {
+            Tracker::GitHub(c) => c.close_issue(repo, number, reason).await,
+            Tracker::Forgejo(c) => c.close_issue(repo, number, reason).await,
+        }
+    }
+
+    /// Reopens the issue.
+    pub async fn reopen_issue(&self, repo: &RepoName, number: IssueNumber) -> Result<()> {
+        match self {
+            Tracker::GitHub(c) => c.reopen_issue(repo, number).await,
+            Tracker::Forgejo(c) => c.reopen_issue(repo, number).await,
+        }
+    }
+
+    /// Commits on `branch` since `since`, newest first.
+    pub async fn commits_since(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Commit>> {
+        match self {
+            Tracker::GitHub(c) => c.commits_since(repo, branch, since).await,
+            Tracker::Forgejo(c) => c.commits_since(repo, branch, since).await,
+        }
+    }
+
+    /// The CI signals of one provider for a commit.
+    pub async fn ci_signals(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        provider: CiProvider,
+    ) -> Result<Vec<CiSignal>> {
+        match self {
+            Tracker::GitHub(c) => c.ci_signals(repo, sha, provider).await,
+            Tracker::Forgejo(c) => c.ci_signals(repo, sha, provider).await,
+        }
+    }
 }
 
 /// How a permission lookup turned out; anything but a clear grant is untrusted.
