@@ -1,0 +1,1 @@
+//! Strictness tests of the T3 simulator.
