@@ -7,4 +7,5 @@ pub mod error;
 pub mod forgejo;
 pub mod github;
 pub mod http;
+pub mod t3;
 pub mod tracker;
