@@ -206,6 +206,8 @@ pub struct ActiveTurn {
     pub phase: Phase,
     pub script: ScriptedTurn,
     pub duration: i64,
+    /// The turn's token usage has been reported (`context-window.updated`).
+    pub tokens_recorded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -409,6 +411,7 @@ impl State {
             },
             script,
             duration,
+            tokens_recorded: false,
         });
         Some(seq)
     }
@@ -471,86 +474,104 @@ impl State {
                 }
                 None
             }
-            Step::Outcome(at) => match &a.script.outcome {
-                TurnOutcome::Complete => {
-                    t.finish(&a, TurnState::Completed, None, at, seq);
-                    Some(TurnCompletion {
-                        project_id: t.project_id.clone(),
-                        thread_id: t.id.clone(),
-                        worktree_path: t
-                            .worktree_path
-                            .clone()
-                            .or(workspace_root)
-                            .unwrap_or_default(),
-                        branch: t.branch.clone(),
-                        turn_number: a.number,
-                        message_text: a.text.to_string(),
-                        completed_at: at,
-                    })
-                }
-                TurnOutcome::Error { message } => {
-                    t.push_activity(
-                        &a,
-                        "error",
-                        "runtime.error",
-                        Cow::Owned(message.clone()),
-                        Payload::Error {
-                            message: message.clone(),
-                        },
-                        at,
-                        seq,
-                    );
-                    t.finish(&a, TurnState::Error, Some(message.clone()), at, seq);
-                    None
-                }
-                TurnOutcome::AskApproval { summary } => {
-                    let request_id = format!("req-{}-{}", a.turn_id, t.activities.len() + 1);
-                    t.push_activity(
-                        &a,
-                        "approval",
-                        "approval.requested",
-                        Cow::Owned(summary.clone()),
-                        Payload::Approval {
-                            request_id: request_id.clone(),
-                            request_kind: "command",
-                            detail: summary.clone(),
-                        },
-                        at,
-                        seq,
-                    );
-                    t.wait(request_id);
-                    None
-                }
-                TurnOutcome::AskUserInput { question } => {
-                    let request_id = format!("req-{}-{}", a.turn_id, t.activities.len() + 1);
-                    t.push_activity(
-                        &a,
-                        "info",
-                        "user-input.requested",
-                        Cow::Owned(question.clone()),
-                        Payload::UserInput {
-                            request_id: request_id.clone(),
-                            questions: vec![Question {
-                                id: question.clone(),
-                                header: "Question",
-                                question: question.clone(),
-                                options: vec![QuestionOption {
-                                    label: "Yes".into(),
-                                    description: "Go ahead".into(),
-                                }],
-                                multi_select: false,
-                            }],
-                        },
-                        at,
-                        seq,
-                    );
-                    t.wait(request_id);
-                    None
-                }
-            },
+            Step::Outcome(at) => {
+                t.record_tokens(at, seq);
+                t.outcome(&a, at, seq, workspace_root)
+            }
         }
     }
+}
 
+impl Thread {
+    fn outcome(
+        &mut self,
+        a: &ActiveTurn,
+        at: DateTime<Utc>,
+        seq: u64,
+        workspace_root: Option<String>,
+    ) -> Option<TurnCompletion> {
+        let t = self;
+        match &a.script.outcome {
+            TurnOutcome::Complete => {
+                t.finish(a, TurnState::Completed, None, at, seq);
+                Some(TurnCompletion {
+                    project_id: t.project_id.clone(),
+                    thread_id: t.id.clone(),
+                    worktree_path: t
+                        .worktree_path
+                        .clone()
+                        .or(workspace_root)
+                        .unwrap_or_default(),
+                    branch: t.branch.clone(),
+                    turn_number: a.number,
+                    message_text: a.text.to_string(),
+                    completed_at: at,
+                })
+            }
+            TurnOutcome::Error { message } => {
+                t.push_activity(
+                    a,
+                    "error",
+                    "runtime.error",
+                    Cow::Owned(message.clone()),
+                    Payload::Error {
+                        message: message.clone(),
+                    },
+                    at,
+                    seq,
+                );
+                t.finish(a, TurnState::Error, Some(message.clone()), at, seq);
+                None
+            }
+            TurnOutcome::AskApproval { summary } => {
+                let request_id = format!("req-{}-{}", a.turn_id, t.activities.len() + 1);
+                t.push_activity(
+                    a,
+                    "approval",
+                    "approval.requested",
+                    Cow::Owned(summary.clone()),
+                    Payload::Approval {
+                        request_id: request_id.clone(),
+                        request_kind: "command",
+                        detail: summary.clone(),
+                    },
+                    at,
+                    seq,
+                );
+                t.wait(request_id);
+                None
+            }
+            TurnOutcome::AskUserInput { question } => {
+                let request_id = format!("req-{}-{}", a.turn_id, t.activities.len() + 1);
+                t.push_activity(
+                    a,
+                    "info",
+                    "user-input.requested",
+                    Cow::Owned(question.clone()),
+                    Payload::UserInput {
+                        request_id: request_id.clone(),
+                        questions: vec![Question {
+                            id: question.clone(),
+                            header: "Question",
+                            question: question.clone(),
+                            options: vec![QuestionOption {
+                                label: "Yes".into(),
+                                description: "Go ahead".into(),
+                            }],
+                            multi_select: false,
+                        }],
+                    },
+                    at,
+                    seq,
+                );
+                t.wait(request_id);
+                None
+            }
+        }
+    }
+}
+
+impl State {
     /// Ends the thread's active turn as interrupted (interrupt, session stop, delete).
     pub(super) fn interrupt_turn(
         &mut self,
@@ -665,6 +686,44 @@ impl Thread {
         self.updated_at = Ts(at);
     }
 
+    /// Reports the active turn's token usage once (`context-window.updated`, with the thread's
+    /// running totals and the turn's share in `last*Tokens`).
+    fn record_tokens(&mut self, at: DateTime<Utc>, seq: u64) {
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
+        if a.tokens_recorded {
+            return;
+        }
+        a.tokens_recorded = true;
+        let a = a.clone();
+        let tokens = a.script.tokens.unwrap_or_default();
+        let total = &mut self.tokens_total;
+        total.input += tokens.input;
+        total.cached_input += tokens.cached_input;
+        total.output += tokens.output;
+        let total = *total;
+        self.push_activity(
+            &a,
+            "info",
+            "context-window.updated",
+            Cow::Borrowed("Context window updated"),
+            Payload::ContextWindow {
+                used_tokens: tokens.input + tokens.output,
+                total_processed_tokens: total.input + total.output,
+                max_tokens: 200_000,
+                input_tokens: total.input,
+                cached_input_tokens: total.cached_input,
+                output_tokens: total.output,
+                last_input_tokens: tokens.input,
+                last_cached_input_tokens: tokens.cached_input,
+                last_output_tokens: tokens.output,
+            },
+            at,
+            seq,
+        );
+    }
+
     fn wait(&mut self, request_id: String) {
         if let Some(active) = self.active.as_mut() {
             active.phase = Phase::Waiting { request_id };
@@ -731,31 +790,7 @@ impl Thread {
         };
         let mut assistant_message_id = None;
         if state != TurnState::Interrupted {
-            let tokens = a.script.tokens.unwrap_or_default();
-            let total = &mut self.tokens_total;
-            total.input += tokens.input;
-            total.cached_input += tokens.cached_input;
-            total.output += tokens.output;
-            let total = *total;
-            self.push_activity(
-                a,
-                "info",
-                "context-window.updated",
-                Cow::Borrowed("Context window updated"),
-                Payload::ContextWindow {
-                    used_tokens: tokens.input + tokens.output,
-                    total_processed_tokens: total.input + total.output,
-                    max_tokens: 200_000,
-                    input_tokens: total.input,
-                    cached_input_tokens: total.cached_input,
-                    output_tokens: total.output,
-                    last_input_tokens: tokens.input,
-                    last_cached_input_tokens: tokens.cached_input,
-                    last_output_tokens: tokens.output,
-                },
-                at,
-                seq,
-            );
+            self.record_tokens(at, seq);
         }
         if state == TurnState::Completed {
             let id = format!("{}-assistant", a.turn_id);
