@@ -257,7 +257,7 @@ impl T3 {
             server_version: String,
         }
         let path = "/.well-known/t3/environment";
-        let resp = self.call(&self.anonymous, Request::get(path), true).await?;
+        let resp = self.call(&self.anonymous, Request::get(path)).await?;
         let what = HttpClient::describe(&Method::GET, path);
         let body = self.expect_json(&what, &resp)?;
         let env: EnvW = decode(&what, body)?;
@@ -295,7 +295,7 @@ impl T3 {
             (false, true) => ("/api/orchestration/snapshot", FleetSource::LightSnapshot),
         };
         let what = HttpClient::describe(&Method::GET, path);
-        let resp = self.call(&self.http, Request::get(path), true).await?;
+        let resp = self.call(&self.http, Request::get(path)).await?;
         let body = self.expect_json(&what, &resp)?;
         let started = Instant::now();
         let model: ReadModel<'_> = decode(&what, body)?;
@@ -334,12 +334,7 @@ impl T3 {
             ));
         }
         let resp = self
-            .call_with(
-                &self.http,
-                Request::get(&path).accept(ANSWERS),
-                true,
-                &[404],
-            )
+            .call_with(&self.http, Request::get(&path).accept(ANSWERS), &[404])
             .await?;
         if resp.status == 404 {
             return Ok(None);
@@ -385,15 +380,15 @@ impl T3 {
         let req = Request::new(Method::POST, path, Some(Body::Json(body)))
             .accept(ANSWERS)
             .idempotent(true);
-        let resp = self.call(&self.http, req, false).await?;
+        let resp = self.call(&self.http, req).await?;
         let body = self.expect_json(&what, &resp)?;
         let receipt: Receipt = decode(&what, body)?;
         tracing::info!(remote = REMOTE, command = %kind, sequence = receipt.sequence, "dispatched");
         Ok(receipt)
     }
 
-    async fn call(&self, client: &HttpClient, req: Request<'_>, read: bool) -> Result<Response> {
-        self.call_with(client, req.accept(ANSWERS), read, &[]).await
+    async fn call(&self, client: &HttpClient, req: Request<'_>) -> Result<Response> {
+        self.call_with(client, req.accept(ANSWERS), &[]).await
     }
 
     /// Sends, retrying a 500 that is not a domain rejection (the HTTP layer retries transport
@@ -403,7 +398,6 @@ impl T3 {
         &self,
         client: &HttpClient,
         req: Request<'_>,
-        read: bool,
         pass: &[u16],
     ) -> Result<Response> {
         let what = HttpClient::describe(&req.method, req.path);
@@ -414,7 +408,7 @@ impl T3 {
                 return Ok(resp);
             }
             let rejected = ErrorBody::parse(&resp.body).is_some_and(|b| b.is_dispatch_rejection());
-            let retry = resp.status >= 500 && !(rejected && !read);
+            let retry = resp.status >= 500 && !rejected;
             if !retry || attempt >= self.policy.max_retries {
                 return Err(status_error(
                     &what,

@@ -172,7 +172,11 @@ async fn full_dispatch_sequence_runs_a_turn_to_completion() {
     let sent: serde_json::Value = serde_json::from_str(body).expect("json body");
     assert_eq!(sent["branch"], "afk/t1");
     assert_eq!(sent["interactionMode"], "default");
-    assert!(sent["createdAt"].as_str().is_some_and(|s| s.ends_with(".000Z")));
+    assert!(
+        sent["createdAt"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(".000Z"))
+    );
 
     // Requested, not yet running: latestTurn still describes the previous (no) turn.
     let fleet = h.t3.fleet(&env).await.expect("fleet");
@@ -185,7 +189,10 @@ async fn full_dispatch_sequence_runs_a_turn_to_completion() {
 
     h.advance(5);
     let fleet = h.t3.fleet(&env).await.expect("fleet");
-    let turn = fleet.thread("t1").and_then(|t| t.latest_turn.clone()).expect("turn");
+    let turn = fleet
+        .thread("t1")
+        .and_then(|t| t.latest_turn.clone())
+        .expect("turn");
     assert_eq!(turn.state, TurnState::Running);
     assert_eq!(fleet.running_threads(), 1);
     assert!(seen.lock().expect("sink").is_empty());
@@ -193,7 +200,10 @@ async fn full_dispatch_sequence_runs_a_turn_to_completion() {
     h.advance(600);
     let fleet = h.t3.fleet(&env).await.expect("fleet");
     let t = fleet.thread("t1").expect("thread");
-    assert_eq!(t.latest_turn.as_ref().map(|t| t.state), Some(TurnState::Completed));
+    assert_eq!(
+        t.latest_turn.as_ref().map(|t| t.state),
+        Some(TurnState::Completed)
+    );
     assert_eq!(t.session_status.as_deref(), Some("ready"));
     assert_eq!(fleet.running_threads(), 0);
     let done = seen.lock().expect("sink").clone();
@@ -204,10 +214,21 @@ async fn full_dispatch_sequence_runs_a_turn_to_completion() {
     assert!(done[0].worktree_path.ends_with("wt-t1"));
     assert_eq!(done[0].branch.as_deref(), Some("afk/t1"));
 
-    let detail = h.t3.thread_detail("t1").await.expect("detail").expect("present");
+    let detail =
+        h.t3.thread_detail("t1")
+            .await
+            .expect("detail")
+            .expect("present");
     assert!(detail.has_message("c-turn-1-msg"));
-    assert_eq!(detail.latest_turn.map(|t| t.state), Some(TurnState::Completed));
-    assert!(h.requests("/api/orchestration/threads/t1")[0].query.contains("turnLimit=1"));
+    assert_eq!(
+        detail.latest_turn.map(|t| t.state),
+        Some(TurnState::Completed)
+    );
+    assert!(
+        h.requests("/api/orchestration/threads/t1")[0]
+            .query
+            .contains("turnLimit=1")
+    );
 }
 
 #[tokio::test]
@@ -216,22 +237,35 @@ async fn interrupt_and_delete() {
     let env = h.t3.environment().await.expect("environment");
     h.dispatch_run().await;
     h.advance(10);
-    h.t3.interrupt("t1", "c-interrupt", h.now()).await.expect("interrupt");
+    h.t3.interrupt("t1", "c-interrupt", h.now())
+        .await
+        .expect("interrupt");
     let fleet = h.t3.fleet(&env).await.expect("fleet");
-    let turn = fleet.thread("t1").and_then(|t| t.latest_turn.clone()).expect("turn");
+    let turn = fleet
+        .thread("t1")
+        .and_then(|t| t.latest_turn.clone())
+        .expect("turn");
     assert_eq!(turn.state, TurnState::Interrupted);
 
     h.t3.delete_thread("t1", "c-delete").await.expect("delete");
-    assert!(h.t3.fleet(&env).await.expect("fleet").thread("t1").is_none());
+    assert!(
+        h.t3.fleet(&env)
+            .await
+            .expect("fleet")
+            .thread("t1")
+            .is_none()
+    );
     assert_eq!(h.t3.thread_detail("t1").await.expect("detail"), None);
     assert_eq!(h.t3.thread_detail("never-was").await.expect("detail"), None);
     // A deleted id stays reserved.
-    let err = h
-        .t3
-        .create_thread(&h.thread("t1", "p1", "c-thread-again"))
-        .await
-        .expect_err("reserved");
-    assert!(matches!(rejection(&err), T3Rejection::DispatchRejected { .. }));
+    let err =
+        h.t3.create_thread(&h.thread("t1", "p1", "c-thread-again"))
+            .await
+            .expect_err("reserved");
+    assert!(matches!(
+        rejection(&err),
+        T3Rejection::DispatchRejected { .. }
+    ));
 }
 
 #[tokio::test]
@@ -240,29 +274,38 @@ async fn full_snapshot_on_0_0_27_carries_history_and_deleted_threads() {
     let env = h.t3.environment().await.expect("environment");
     h.dispatch_run().await;
     h.advance(700);
-    h.t3
-        .create_thread(&h.thread("t2", "p1", "c-thread-2"))
+    h.t3.create_thread(&h.thread("t2", "p1", "c-thread-2"))
         .await
         .expect("second thread");
-    h.t3.delete_thread("t2", "c-delete-2").await.expect("delete");
+    h.t3.delete_thread("t2", "c-delete-2")
+        .await
+        .expect("delete");
 
     let fleet = h.t3.fleet(&env).await.expect("fleet");
     assert_eq!(fleet.source, FleetSource::FullSnapshot);
     assert_eq!(h.requests("/api/orchestration/snapshot").len(), 1);
     assert!(h.requests("/api/orchestration/shell").is_empty());
     let t1 = fleet.thread("t1").expect("t1");
-    assert_eq!(t1.latest_turn.as_ref().map(|t| t.state), Some(TurnState::Completed));
+    assert_eq!(
+        t1.latest_turn.as_ref().map(|t| t.state),
+        Some(TurnState::Completed)
+    );
     assert_eq!(t1.pending_approval, Some(false));
     assert_eq!(t1.message_ids.len(), 2, "user and assistant message");
     assert!(fleet.thread("t2").expect("deleted thread listed").deleted);
     assert!(fleet.snapshot_sequence >= 5);
-    let detail = fleet.detail_from_snapshot("t1").expect("detail from snapshot");
+    let detail = fleet
+        .detail_from_snapshot("t1")
+        .expect("detail from snapshot");
     assert!(detail.has_message("c-turn-1-msg"));
     assert_eq!(detail.tokens, Some(token_usage(TokenCounts::default(), 1)));
     assert!(fleet.project_for_root(&h.root("repo")).is_some());
 
     // There is no thread detail over HTTP before 0.0.29: refused locally, nothing sent.
-    let err = h.t3.thread_detail("t1").await.expect_err("no detail on 0.0.27");
+    let err =
+        h.t3.thread_detail("t1")
+            .await
+            .expect_err("no detail on 0.0.27");
     assert!(matches!(err.kind, ErrorKind::Local(_)), "{err}");
     assert!(h.requests("/api/orchestration/threads").is_empty());
 }
@@ -273,15 +316,24 @@ async fn the_web_apps_html_is_never_taken_for_data() {
     // A client that wrongly believes the server has /shell gets the SPA page (200 text/html).
     let wrong = Environment::from_version("0.0.33").expect("version");
     let err = h.t3.fleet(&wrong).await.expect_err("html is not a fleet");
-    assert!(matches!(&err.kind, ErrorKind::Decode(d) if d.contains("text/html")), "{err}");
+    assert!(
+        matches!(&err.kind, ErrorKind::Decode(d) if d.contains("text/html")),
+        "{err}"
+    );
     assert_eq!(h.requests("/api/orchestration/shell")[0].status, 200);
 
     // Environment read while the server was 0.0.33, then downgraded: detail gets HTML too.
     let h = harness(T3Version::V0_0_33).await;
     h.t3.environment().await.expect("environment");
     h.state().set_version(T3Version::V0_0_27);
-    let err = h.t3.thread_detail("t1").await.expect_err("html is not a thread");
-    assert!(matches!(&err.kind, ErrorKind::Decode(d) if d.contains("text/html")), "{err}");
+    let err =
+        h.t3.thread_detail("t1")
+            .await
+            .expect_err("html is not a thread");
+    assert!(
+        matches!(&err.kind, ErrorKind::Decode(d) if d.contains("text/html")),
+        "{err}"
+    );
 }
 
 fn token_usage(per_turn: TokenCounts, turns: u64) -> TokenUsage {
@@ -313,7 +365,11 @@ async fn pending_approval_is_derived_on_0_0_27_and_read_on_0_0_33() {
         let t = fleet.thread("t1").expect("thread");
         assert_eq!(t.pending_approval, Some(true), "{version:?}");
         assert_eq!(t.pending_user_input, Some(false), "{version:?}");
-        assert_eq!(fleet.running_threads(), 1, "waiting on a person still counts as busy");
+        assert_eq!(
+            fleet.running_threads(),
+            1,
+            "waiting on a person still counts as busy"
+        );
         let detail = match version {
             T3Version::V0_0_27 => fleet.detail_from_snapshot("t1"),
             T3Version::V0_0_33 => h.t3.thread_detail("t1").await.expect("detail"),
@@ -354,8 +410,7 @@ async fn pending_question_and_tokens_from_thread_detail() {
         }
         h.dispatch_run().await;
         h.advance(700);
-        h.t3
-            .start_turn(&h.turn("t1", "c-turn-2", "Now the second part"))
+        h.t3.start_turn(&h.turn("t1", "c-turn-2", "Now the second part"))
             .await
             .expect("second turn");
         h.advance(5 + 30);
@@ -386,7 +441,10 @@ async fn pending_question_and_tokens_from_thread_detail() {
             "{version:?}"
         );
         assert!(detail.has_message("c-turn-2-msg"));
-        assert_eq!(detail.has_message("c-turn-1-msg"), version == T3Version::V0_0_27);
+        assert_eq!(
+            detail.has_message("c-turn-1-msg"),
+            version == T3Version::V0_0_27
+        );
     }
 }
 
@@ -394,18 +452,16 @@ async fn pending_question_and_tokens_from_thread_detail() {
 async fn resending_a_command_returns_the_original_receipt() {
     let h = harness(T3Version::V0_0_33).await;
     let seq = h.dispatch_run().await;
-    let again = h
-        .t3
-        .create_thread(&h.thread("t1", "p1", "c-thread"))
-        .await
-        .expect("resend is answered");
+    let again =
+        h.t3.create_thread(&h.thread("t1", "p1", "c-thread"))
+            .await
+            .expect("resend is answered");
     assert_eq!(again.sequence, seq);
     assert_eq!(h.state().thread_ids(), vec!["t1".to_owned()]);
-    let turn_again = h
-        .t3
-        .start_turn(&h.turn("t1", "c-turn-1", "Fix the flaky test"))
-        .await
-        .expect("turn resend");
+    let turn_again =
+        h.t3.start_turn(&h.turn("t1", "c-turn-1", "Fix the flaky test"))
+            .await
+            .expect("turn resend");
     assert!(turn_again.sequence > seq);
     assert_eq!(h.state().turns_started("t1"), 1, "no second agent turn");
 }
@@ -415,31 +471,38 @@ async fn a_new_command_id_for_an_existing_thread_is_a_rejection_not_retried() {
     let h = harness(T3Version::V0_0_33).await;
     h.dispatch_run().await;
     let before = h.requests("/api/orchestration/dispatch").len();
-    let err = h
-        .t3
-        .create_thread(&h.thread("t1", "p1", "c-thread-other"))
-        .await
-        .expect_err("duplicate thread");
+    let err =
+        h.t3.create_thread(&h.thread("t1", "p1", "c-thread-other"))
+            .await
+            .expect_err("duplicate thread");
     let T3Rejection::DispatchRejected { trace_id } = rejection(&err) else {
         panic!("expected a dispatch rejection, got {err}");
     };
     assert!(!trace_id.is_empty());
     assert!(err.to_string().contains(&trace_id), "{err}");
-    assert_eq!(h.requests("/api/orchestration/dispatch").len(), before + 1, "not retried");
+    assert_eq!(
+        h.requests("/api/orchestration/dispatch").len(),
+        before + 1,
+        "not retried"
+    );
     // The same rejected command fails again.
-    let err = h
-        .t3
-        .create_thread(&h.thread("t1", "p1", "c-thread-other"))
-        .await
-        .expect_err("still rejected");
-    assert!(matches!(rejection(&err), T3Rejection::DispatchRejected { .. }));
+    let err =
+        h.t3.create_thread(&h.thread("t1", "p1", "c-thread-other"))
+            .await
+            .expect_err("still rejected");
+    assert!(matches!(
+        rejection(&err),
+        T3Rejection::DispatchRejected { .. }
+    ));
     // And a turn on a thread that does not exist (bootstrap would be ignored anyway).
-    let err = h
-        .t3
-        .start_turn(&h.turn("nope", "c-turn-x", "hi"))
-        .await
-        .expect_err("unknown thread");
-    assert!(matches!(rejection(&err), T3Rejection::DispatchRejected { .. }));
+    let err =
+        h.t3.start_turn(&h.turn("nope", "c-turn-x", "hi"))
+            .await
+            .expect_err("unknown thread");
+    assert!(matches!(
+        rejection(&err),
+        T3Rejection::DispatchRejected { .. }
+    ));
 }
 
 #[tokio::test]
@@ -458,7 +521,10 @@ async fn schema_mismatches_are_reported_as_such() {
     // A turn.start without runtimeMode, as the simulator answers it, reaches the client as a
     // schema rejection too.
     let raw = reqwest::Client::new()
-        .post(format!("{}/api/orchestration/dispatch", h.running.url(Remote::T3)))
+        .post(format!(
+            "{}/api/orchestration/dispatch",
+            h.running.url(Remote::T3)
+        ))
         .bearer_auth(TOKEN)
         .json(&serde_json::json!({
             "type": "thread.turn.start", "commandId": "c-raw", "threadId": "t1",
@@ -483,11 +549,10 @@ async fn schema_mismatches_are_reported_as_such() {
         },
         seen: 0,
     });
-    let err = h
-        .t3
-        .start_turn(&h.turn("t1", "c-turn-2", "x"))
-        .await
-        .expect_err("schema");
+    let err =
+        h.t3.start_turn(&h.turn("t1", "c-turn-2", "x"))
+            .await
+            .expect_err("schema");
     assert_eq!(
         rejection(&err),
         T3Rejection::Schema("Missing key at [\"runtimeMode\"]".into())
@@ -498,11 +563,10 @@ async fn schema_mismatches_are_reported_as_such() {
 async fn a_missing_workspace_root_is_an_invalid_command() {
     let h = harness(T3Version::V0_0_33).await;
     let missing = h.dir.path().join("does-not-exist");
-    let err = h
-        .t3
-        .create_project(&h.project("p1", &missing.to_string_lossy(), "c-p"))
-        .await
-        .expect_err("no such root");
+    let err =
+        h.t3.create_project(&h.project("p1", &missing.to_string_lossy(), "c-p"))
+            .await
+            .expect_err("no such root");
     assert_eq!(rejection(&err), T3Rejection::InvalidCommand);
     assert!(err.to_string().contains("workspaceRoot"), "{err}");
     assert!(!missing.exists());
@@ -513,8 +577,7 @@ async fn one_active_project_per_workspace_root_from_0_0_29() {
     for (version, second_ok) in [(T3Version::V0_0_27, true), (T3Version::V0_0_33, false)] {
         let h = harness(version).await;
         let root = h.root("repo");
-        h.t3
-            .create_project(&h.project("p1", &root, "c-p1"))
+        h.t3.create_project(&h.project("p1", &root, "c-p1"))
             .await
             .expect("first");
         let second = h.t3.create_project(&h.project("p2", &root, "c-p2")).await;
@@ -537,7 +600,10 @@ async fn a_missing_scope_is_named_with_the_fix() {
         T3Rejection::MissingScope("orchestration:operate".into())
     );
     let shown = err.to_string();
-    assert!(shown.contains("orchestration:operate") && shown.contains("mint a token"), "{shown}");
+    assert!(
+        shown.contains("orchestration:operate") && shown.contains("mint a token"),
+        "{shown}"
+    );
     assert!(h.state().project_ids().is_empty());
 }
 
@@ -567,8 +633,7 @@ async fn a_bad_token_is_unauthenticated_and_never_shown() {
 async fn a_lost_dispatch_response_is_retried_safely() {
     let h = harness(T3Version::V0_0_33).await;
     let root = h.root("repo");
-    h.t3
-        .create_project(&h.project("p1", &root, "c-project"))
+    h.t3.create_project(&h.project("p1", &root, "c-project"))
         .await
         .expect("project");
     h.running.world.sim.add_fault(FaultRule {
@@ -580,11 +645,10 @@ async fn a_lost_dispatch_response_is_retried_safely() {
         action: FaultAction::DropAfter,
         seen: 0,
     });
-    let receipt = h
-        .t3
-        .create_thread(&h.thread("t1", "p1", "c-thread"))
-        .await
-        .expect("the retry gets the original receipt");
+    let receipt =
+        h.t3.create_thread(&h.thread("t1", "p1", "c-thread"))
+            .await
+            .expect("the retry gets the original receipt");
     let st = h.state();
     assert_eq!(st.thread_ids(), vec!["t1".to_owned()]);
     let outcomes: Vec<String> = st
@@ -621,8 +685,7 @@ async fn a_plain_server_error_is_retried_but_a_rejection_is_not() {
         },
         seen: 0,
     });
-    h.t3
-        .create_project(&h.project("p1", &h.root("repo"), "c-p"))
+    h.t3.create_project(&h.project("p1", &h.root("repo"), "c-p"))
         .await
         .expect("retried after a transient 500");
     assert_eq!(h.requests("/dispatch").len(), 2);
@@ -634,11 +697,10 @@ async fn reused_command_id_on_another_aggregate_returns_the_old_receipt() {
     // A trap of 0.0.27 (and 0.0.33): the server answers, but nothing is created.
     let h = harness(T3Version::V0_0_27).await;
     let seq = h.dispatch_run().await;
-    let r = h
-        .t3
-        .create_thread(&h.thread("t2", "p1", "c-thread"))
-        .await
-        .expect("answered");
+    let r =
+        h.t3.create_thread(&h.thread("t2", "p1", "c-thread"))
+            .await
+            .expect("answered");
     assert_eq!(r.sequence, seq);
     assert_eq!(h.state().thread_ids(), vec!["t1".to_owned()]);
 }

@@ -287,17 +287,16 @@ impl<'de: 'a, 'a> Visitor<'de> for Fold<Activities<'a>> {
                     };
                     list.retain(|r| r.request_id != id);
                 }
-                "context-window.updated" => {
+                "context-window.updated"
                     if payload.input.is_some()
                         || payload.cached_input.is_some()
-                        || payload.output.is_some()
-                    {
-                        out.tokens = Some(TokenUsage {
-                            input: payload.input.unwrap_or(0),
-                            cached_input: payload.cached_input.unwrap_or(0),
-                            output: payload.output.unwrap_or(0),
-                        });
-                    }
+                        || payload.output.is_some() =>
+                {
+                    out.tokens = Some(TokenUsage {
+                        input: payload.input.unwrap_or(0),
+                        cached_input: payload.cached_input.unwrap_or(0),
+                        output: payload.output.unwrap_or(0),
+                    });
                 }
                 _ => {}
             }
