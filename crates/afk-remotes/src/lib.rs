@@ -10,6 +10,7 @@ pub mod http;
 pub mod kube;
 pub mod ntfy;
 pub mod slack;
+pub mod t3;
 pub mod tracker;
 pub mod woodpecker;
 pub mod workspace;
