@@ -704,3 +704,37 @@ async fn reused_command_id_on_another_aggregate_returns_the_old_receipt() {
     assert_eq!(r.sequence, seq);
     assert_eq!(h.state().thread_ids(), vec!["t1".to_owned()]);
 }
+
+#[tokio::test]
+async fn a_seeded_fleet_history_reads_in_one_request() {
+    let h = harness(T3Version::V0_0_27).await;
+    afk_sim::t3::seed_history(&mut h.state(), 300, 50, 200);
+    let env = h.t3.environment().await.expect("environment");
+    let fleet = h.t3.fleet(&env).await.expect("fleet");
+    assert_eq!(h.requests("/api/orchestration").len(), 1);
+    assert_eq!(fleet.threads.len(), 300);
+    let visible = |i: usize| i % 100 != 99 && i % 37 != 36;
+    let expected_running = (0..300).filter(|i| i % 10 == 3 && visible(*i)).count();
+    assert_eq!(fleet.running_threads(), expected_running);
+    let pending: Vec<&str> = fleet
+        .threads
+        .iter()
+        .filter(|t| t.pending_approval == Some(true))
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            "bench-thread-00007",
+            "bench-thread-00057",
+            "bench-thread-00107",
+            "bench-thread-00157",
+            "bench-thread-00207",
+            "bench-thread-00257"
+        ]
+    );
+    assert_eq!(fleet.threads.iter().filter(|t| t.deleted).count(), 3);
+    let t = fleet.thread("bench-thread-00000").expect("thread");
+    assert_eq!(t.message_ids.len(), 50);
+    assert_eq!(t.tokens, Some(token_usage(TokenCounts::default(), 25)));
+}
