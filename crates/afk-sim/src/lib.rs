@@ -5,11 +5,14 @@
 //! checks). [`server::start`] serves every remote on its own loopback port, instrumented by
 //! [`infra`], plus the `/__sim/*` control endpoints.
 
+pub mod demo;
+pub mod driver;
 pub mod forgejo;
 pub mod github;
 pub mod infra;
 pub mod kube;
 pub mod ntfy;
+pub mod scenario;
 pub mod server;
 pub mod slack;
 pub mod t3;

@@ -1,0 +1,207 @@
+//! `afk-sim demo`: the whole system in one command. For each lifecycle scenario it starts the
+//! simulators, runs the real `afk-poll` and `afk-watch` binaries tick after tick on a
+//! simulated clock, and tells the story: each tick's plan, the final status comment, the
+//! labels and issue state, and the doorbell messages.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
+use afk_core::model::Login;
+use anyhow::Context;
+
+use crate::driver::{Binaries, Tick, TickOptions, run_tick};
+use crate::infra::{Sim, lock};
+use crate::scenario::{BOT, prepare};
+use crate::world::World;
+
+/// The scenarios the demo walks through, in order.
+pub const DEMO_SCENARIOS: [&str; 4] = ["landed", "needs-human", "fix-forward", "frozen"];
+
+/// Simulated minutes between two rounds of ticks.
+const STEP_SECS: i64 = 300;
+/// Rounds before a scenario is declared stuck.
+const MAX_ROUNDS: usize = 60;
+
+/// How one scenario ended.
+#[derive(Debug, Clone)]
+pub struct ScenarioEnd {
+    pub name: String,
+    /// `repo#N verdict` for each armed issue.
+    pub verdicts: Vec<String>,
+    pub rounds: usize,
+}
+
+/// Runs every demo scenario, printing the story to stdout.
+pub async fn run(bins: &Binaries, only: Option<&str>) -> anyhow::Result<Vec<ScenarioEnd>> {
+    let mut ends = Vec::new();
+    for name in DEMO_SCENARIOS
+        .iter()
+        .filter(|n| only.is_none_or(|o| o == **n))
+    {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        ends.push(run_scenario(bins, name, dir.path()).await?);
+    }
+    println!("\n== Summary");
+    for e in &ends {
+        println!(
+            "  {:<12} {} ({} rounds of ticks)",
+            e.name,
+            e.verdicts.join(", "),
+            e.rounds
+        );
+    }
+    Ok(ends)
+}
+
+/// One scenario to its verdicts.
+pub async fn run_scenario(bins: &Binaries, name: &str, dir: &Path) -> anyhow::Result<ScenarioEnd> {
+    let world = World::new(Sim::default());
+    let running = crate::server::start(world.clone()).await?;
+    let setup = prepare(&world, &running, name, dir)?;
+    println!("\n==================== scenario: {name} ====================");
+    for (repo, n) in &setup.repos {
+        println!(
+            "{repo}#{n} labelled ready-for-agent by a maintainer; T3, CI, the cluster and the doorbells are simulated."
+        );
+    }
+    let opts = TickOptions::default();
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
+        let now = world.sim.now();
+        for tick in [Tick::Poll, Tick::Watch] {
+            let run = run_tick(bins, tick, &setup.config_path, now, &opts).await?;
+            if interesting(&run.stdout) {
+                println!(
+                    "\n--- {} at {} (exit {})",
+                    tick.name(),
+                    now.format("%H:%M"),
+                    run.code.unwrap_or(-1)
+                );
+                println!("{}", indent(run.stdout.trim_end()));
+            }
+        }
+        if finished(&world, &setup.repos) {
+            break;
+        }
+        world.sim.clock.advance_secs(STEP_SECS);
+    }
+    let verdicts = report(&world, &setup.repos);
+    Ok(ScenarioEnd {
+        name: name.to_owned(),
+        verdicts,
+        rounds,
+    })
+}
+
+/// A plan worth showing: anything but a quiet wait.
+fn interesting(plan: &str) -> bool {
+    plan.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("dispatch")
+            || l.contains("effect")
+            || l.contains("error")
+            || (l.contains("decision") && !l.contains("wait"))
+    }) || plan.contains("->")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn bot_comments(world: &World, repo: &str, issue: u64) -> Vec<CommentFacts> {
+    let gh = lock(&world.github);
+    gh.repo(repo)
+        .map(|r| {
+            r.comments
+                .iter()
+                .filter(|c| c.issue == issue)
+                .map(|c| CommentFacts {
+                    id: c.id,
+                    author: Login::new(c.user.login.clone()),
+                    body: c.body.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every armed issue has a finished run whose lock is released.
+fn finished(world: &World, repos: &[(String, u64)]) -> bool {
+    repos.iter().all(|(repo, n)| {
+        let locked = lock(&world.github)
+            .repo(repo)
+            .and_then(|r| r.issues.get(n))
+            .is_some_and(|i| i.labels.iter().any(|l| l == "agent-in-progress"));
+        let done = matches!(
+            latest_record(&bot_comments(world, repo, *n), &Login::new(BOT)),
+            RecordLookup::Found { record, .. } if record.verdict.is_some()
+        );
+        done && !locked
+    })
+}
+
+/// Prints the final state: status comments, labels, issue state, doorbells.
+fn report(world: &World, repos: &[(String, u64)]) -> Vec<String> {
+    let mut verdicts = Vec::new();
+    for (repo, n) in repos {
+        let (labels, state) = {
+            let gh = lock(&world.github);
+            gh.repo(repo)
+                .and_then(|r| r.issues.get(n))
+                .map(|i| {
+                    (
+                        i.labels.join(", "),
+                        if i.open {
+                            "open".to_owned()
+                        } else {
+                            format!("closed ({})", i.state_reason.clone().unwrap_or_default())
+                        },
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let comments = bot_comments(world, repo, *n);
+        let verdict = match latest_record(&comments, &Login::new(BOT)) {
+            RecordLookup::Found { body, record, .. } => {
+                println!(
+                    "\n--- status comment on {repo}#{n}\n{}",
+                    indent(body.split("<!--").next().unwrap_or("").trim_end())
+                );
+                record
+                    .verdict
+                    .map(|v| v.verdict.as_str().to_owned())
+                    .unwrap_or_else(|| "no verdict".into())
+            }
+            _ => "no run".to_owned(),
+        };
+        println!("\n--- {repo}#{n}: issue {state}; labels [{labels}]");
+        verdicts.push(format!("{repo}#{n} {verdict}"));
+    }
+    let mut bell = String::new();
+    for m in crate::ntfy::messages(&lock(&world.ntfy)) {
+        let _ = writeln!(
+            bell,
+            "  ntfy  [priority {}] {} — {}",
+            m.priority,
+            m.title,
+            m.message.lines().next().unwrap_or("")
+        );
+    }
+    for p in crate::slack::posts(&lock(&world.slack)) {
+        let _ = writeln!(bell, "  slack {}", p.text.lines().next().unwrap_or(""));
+    }
+    println!(
+        "\n--- doorbell\n{}",
+        if bell.is_empty() {
+            "  (nothing rang)\n".to_owned()
+        } else {
+            bell
+        }
+    );
+    verdicts
+}

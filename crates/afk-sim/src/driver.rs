@@ -1,0 +1,183 @@
+//! Runs the real `afk-poll` / `afk-watch` binaries against the simulators, with the tick's clock
+//! pinned to the simulated one. Shared by the demo, the bench and the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// Where the two binaries are.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub poll: PathBuf,
+    pub watch: PathBuf,
+}
+
+impl Binaries {
+    /// Next to this executable (`target/<profile>/`), building them with cargo when missing.
+    pub fn beside_current_exe() -> anyhow::Result<Binaries> {
+        let exe = std::env::current_exe().context("cannot find the afk-sim executable")?;
+        let dir = exe
+            .parent()
+            .map(Path::to_path_buf)
+            .context("the afk-sim executable has no directory")?;
+        // Test binaries live in target/<profile>/deps.
+        let dir = if dir.ends_with("deps") {
+            dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+        } else {
+            dir
+        };
+        let bins = Binaries {
+            poll: dir.join(format!("afk-poll{}", std::env::consts::EXE_SUFFIX)),
+            watch: dir.join(format!("afk-watch{}", std::env::consts::EXE_SUFFIX)),
+        };
+        if bins.poll.exists() && bins.watch.exists() && !cfg!(debug_assertions) {
+            return Ok(bins);
+        }
+        // Always rebuild in debug so the demo never runs stale binaries (cheap when fresh).
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "afk", "--bins"]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .context("cannot run cargo to build afk-poll and afk-watch")?;
+        if !status.success() || !bins.poll.exists() {
+            bail!("building afk-poll and afk-watch failed ({status})");
+        }
+        Ok(bins)
+    }
+
+    pub fn of(&self, tick: Tick) -> &Path {
+        match tick {
+            Tick::Poll => &self.poll,
+            Tick::Watch => &self.watch,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    Poll,
+    Watch,
+}
+
+impl Tick {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tick::Poll => "afk-poll",
+            Tick::Watch => "afk-watch",
+        }
+    }
+}
+
+/// How to run one tick.
+#[derive(Debug, Clone, Default)]
+pub struct TickOptions {
+    pub dry_run: bool,
+    /// `--output json` (the plan is then parsed into [`TickRun::plan`]).
+    pub json: bool,
+    /// Request concurrency (`--concurrency`); `None` = afk's default.
+    pub concurrency: Option<u16>,
+    /// Extra environment (e.g. `AFK_KILL_SWITCH`).
+    pub env: Vec<(String, String)>,
+    /// Kill the tick after this long (the crash sweep stops ticks mid-way).
+    pub kill_after: Option<Duration>,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone)]
+pub struct TickRun {
+    pub tick: Tick,
+    /// `None` when the tick was killed.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub plan: Option<Value>,
+    pub wall: Duration,
+    /// Peak resident memory of the tick process, when the platform reports it.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Runs one tick to completion (or until `kill_after`).
+pub async fn run_tick(
+    bins: &Binaries,
+    tick: Tick,
+    config: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+    opts: &TickOptions,
+) -> anyhow::Result<TickRun> {
+    let mut cmd = tokio::process::Command::new(bins.of(tick));
+    cmd.arg("--config").arg(config);
+    cmd.args(["--log-format", "json"]);
+    if opts.dry_run {
+        cmd.arg("--dry-run");
+    }
+    cmd.args(["--output", if opts.json { "json" } else { "text" }]);
+    if let Some(c) = opts.concurrency {
+        cmd.args(["--concurrency", &c.to_string()]);
+    }
+    cmd.env("AFK_NOW", now.to_rfc3339())
+        .env_remove("AFK_KILL_SWITCH")
+        .env_remove("AFK_ALLOWLIST")
+        .env_remove("AFK_CONFIG")
+        .env_remove("AFK_OUTPUT")
+        .env_remove("RUST_LOG")
+        .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", bins.of(tick).display()))?;
+    let pid = child.id();
+    let output = match opts.kill_after {
+        None => Some(child.wait_with_output().await?),
+        Some(limit) => {
+            let waited = tokio::time::timeout(limit, child.wait_with_output()).await;
+            match waited {
+                Ok(out) => Some(out?),
+                // Dropping the future kills the child (kill_on_drop).
+                Err(_) => None,
+            }
+        }
+    };
+    let wall = started.elapsed();
+    let _ = pid;
+    let Some(output) = output else {
+        return Ok(TickRun {
+            tick,
+            code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            plan: None,
+            wall,
+            peak_rss_kib: None,
+        });
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let plan = if opts.json {
+        serde_json::from_str(&stdout).ok()
+    } else {
+        None
+    };
+    Ok(TickRun {
+        tick,
+        code: output.status.code(),
+        stdout,
+        stderr,
+        plan,
+        wall,
+        peak_rss_kib: None,
+    })
+}

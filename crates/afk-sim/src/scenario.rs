@@ -1,0 +1,381 @@
+//! Scenarios: a seeded world (tracker, T3, CI, cluster, doorbells, a real git remote) plus the
+//! agent's scripted behaviour, and the afk config that points every remote at the simulators.
+//!
+//! The simulated agent works like the real one from afk's point of view: when its turn
+//! completes it has pushed a commit to the default branch carrying `Closes #N` and the run's
+//! `AFK-Run:` trailer; CI reports on that commit a couple of minutes later; a green build is
+//! rolled out by "Keel" (the Deployment's image tag becomes the commit SHA).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::TimeDelta;
+
+use crate::github::{Actor, Role};
+use crate::infra::{Remote, lock};
+use crate::server::Running;
+use crate::t3::{ScriptedTurn, T3Version, TurnCompletion, TurnOutcome};
+use crate::world::World;
+use crate::{kube, ntfy, slack};
+
+/// Every scenario `serve` and `demo` know.
+pub const SCENARIOS: [&str; 6] = [
+    "empty",
+    "landed",
+    "needs-human",
+    "fix-forward",
+    "frozen",
+    "fleet",
+];
+
+/// Recognisable fake secrets: tests assert none of them ever shows up in afk's output.
+pub const TRACKER_TOKEN: &str = "ghp_SIMTOKENtracker0000000000000000000001";
+pub const T3_TOKEN: &str = "t3sim_SECRETbearer_0000000000000000000002";
+pub const NTFY_TOKEN: &str = "tk_simntfysecret000000000000000003";
+pub const SLACK_SECRET: &str = "SIMslackWEBHOOKsecret0000000004";
+pub const WOODPECKER_TOKEN: &str = "wp_SIMwoodpeckerSECRET00000000005";
+
+/// The bot account afk comments as.
+pub const BOT: &str = "afk-bot";
+/// A maintainer who arms issues.
+pub const MAINTAINER: &str = "alice";
+/// A read-only user.
+pub const OUTSIDER: &str = "mallory";
+
+/// CI takes this long to report after a push.
+pub const CI_SECS: i64 = 120;
+/// The agent's turns take this long.
+pub const TURN_SECS: i64 = 600;
+
+/// How the simulated agent and CI behave for one repo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentScript {
+    /// Every turn pushes a commit that CI passes.
+    Green,
+    /// The first turn's push fails CI; later ones pass.
+    RedThenGreen,
+    /// Every push fails CI.
+    AlwaysRed,
+    /// The first turn asks the person a question instead of working.
+    Asks,
+}
+
+/// A prepared scenario.
+pub struct Setup {
+    pub name: String,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    /// Repos enrolled, each with one issue armed by the maintainer.
+    pub repos: Vec<(String, u64)>,
+}
+
+/// One simulated repo to seed.
+struct RepoSeed {
+    repo: String,
+    script: AgentScript,
+    title: String,
+    body: String,
+}
+
+/// Seeds `world` for the scenario `name` and writes a complete afk config (kill switch off,
+/// the scenario's repos enrolled, secret files beside it) into `dir`.
+pub fn prepare(
+    world: &Arc<World>,
+    running: &Running,
+    name: &str,
+    dir: &Path,
+) -> anyhow::Result<Setup> {
+    let seeds = match name {
+        "empty" => Vec::new(),
+        "landed" => vec![seed("acme/shop", AgentScript::Green)],
+        "needs-human" => vec![seed("acme/shop", AgentScript::Asks)],
+        "fix-forward" => vec![seed("acme/shop", AgentScript::RedThenGreen)],
+        "frozen" => vec![seed("acme/shop", AgentScript::AlwaysRed)],
+        "fleet" => (1..=4)
+            .map(|i| seed(&format!("acme/svc-{i}"), AgentScript::Green))
+            .collect(),
+        other => bail!(
+            "unknown scenario {other:?}; known: {}",
+            SCENARIOS.join(", ")
+        ),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let workspace = dir.join("workspace");
+    std::fs::create_dir_all(&workspace)?;
+
+    {
+        let mut gh = lock(&world.github);
+        gh.add_token(TRACKER_TOKEN, BOT);
+    }
+    {
+        let mut t3 = lock(&world.t3);
+        t3.add_token(T3_TOKEN, &[crate::t3::READ_SCOPE, crate::t3::OPERATE_SCOPE]);
+        t3.set_version(if name == "frozen" {
+            T3Version::V0_0_27
+        } else {
+            T3Version::V0_0_33
+        });
+        t3.timing.duration_secs = TURN_SECS;
+    }
+    ntfy::add_token(world, NTFY_TOKEN, &["afk"]);
+    ntfy::require_auth(world, true);
+    let hook = slack::add_hook(world, "T0SIM", "B0SIM", SLACK_SECRET);
+
+    let mut repos = Vec::new();
+    let mut scripts = Vec::new();
+    for s in &seeds {
+        let number = seed_repo(world, dir, s)?;
+        repos.push((s.repo.clone(), number));
+        scripts.push((s.repo.clone(), s.script));
+        if s.script == AgentScript::Asks {
+            let run = format!("afk-{}-{number}-1", s.repo.replace('/', "__"));
+            lock(&world.t3).script_next_turn(
+                &run,
+                ScriptedTurn {
+                    outcome: TurnOutcome::AskUserInput {
+                        question: "Should /healthz check the database too?".into(),
+                    },
+                    duration_secs: Some(120),
+                    tokens: None,
+                },
+            );
+        }
+    }
+    install_agent(world, scripts);
+
+    write_secret(&secrets.join("tracker-token"), TRACKER_TOKEN)?;
+    write_secret(&secrets.join("t3-token"), T3_TOKEN)?;
+    write_secret(&secrets.join("ntfy-token"), NTFY_TOKEN)?;
+    write_secret(
+        &secrets.join("slack-webhook"),
+        &format!("{}{hook}", running.url(Remote::Slack)),
+    )?;
+    let config = config_toml(running, dir, &repos);
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config)?;
+    Ok(Setup {
+        name: name.to_owned(),
+        dir: dir.to_path_buf(),
+        config_path,
+        repos,
+    })
+}
+
+fn seed(repo: &str, script: AgentScript) -> RepoSeed {
+    RepoSeed {
+        repo: repo.to_owned(),
+        script,
+        title: "Add a /healthz endpoint".to_owned(),
+        body: "Serve `GET /healthz` answering 200 `ok` so the rollout can be probed.\n\nAcceptance: a test hits /healthz.".to_owned(),
+    }
+}
+
+fn write_secret(path: &Path, value: &str) -> anyhow::Result<()> {
+    std::fs::write(path, format!("{value}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The tracker repo with its people and one armed issue, a real bare git remote with one
+/// commit, and the Deployment running the initial image.
+fn seed_repo(world: &World, dir: &Path, s: &RepoSeed) -> anyhow::Result<u64> {
+    let now = world.sim.now();
+    let initial = init_git_remote(dir, &s.repo)?;
+    let number = {
+        let mut gh = lock(&world.github);
+        gh.add_repo(&s.repo, "main", false)?;
+        gh.set_collaborator(&s.repo, BOT, Role::Write)?;
+        gh.set_collaborator(&s.repo, MAINTAINER, Role::Maintain)?;
+        gh.set_collaborator(&s.repo, OUTSIDER, Role::Read)?;
+        gh.add_commit(&s.repo, "main", "initial commit", now)?;
+        let n = gh.add_issue(&s.repo, &s.title, Some(&s.body), MAINTAINER, false, now)?;
+        gh.label_issue(&s.repo, n, "ready-for-agent", Actor::user(MAINTAINER), now)?;
+        n
+    };
+    let name = s.repo.split('/').nth(1).unwrap_or("app");
+    kube::add_deployment(
+        world,
+        kube::NewDeployment::new(
+            name,
+            name,
+            "app",
+            &format!("registry.example/{name}:{initial}"),
+        ),
+    );
+    Ok(number)
+}
+
+/// A bare repository at `<dir>/remotes/<owner>/<name>.git` with one commit on `main`.
+fn init_git_remote(dir: &Path, repo: &str) -> anyhow::Result<String> {
+    let bare = dir.join("remotes").join(format!("{repo}.git"));
+    let seed = dir.join("seed").join(repo);
+    std::fs::create_dir_all(&seed)?;
+    if let Some(parent) = bare.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    git(
+        dir,
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "-b",
+            "main",
+            &bare.to_string_lossy(),
+        ],
+    )?;
+    git(&seed, &["init", "--quiet", "-b", "main"])?;
+    std::fs::write(seed.join("README.md"), format!("# {repo}\n"))?;
+    git(&seed, &["add", "."])?;
+    git(&seed, &["commit", "--quiet", "-m", "initial commit"])?;
+    git(&seed, &["push", "--quiet", &bare.to_string_lossy(), "main"])?;
+    let sha = git(&seed, &["rev-parse", "HEAD"])?;
+    Ok(sha.trim().to_owned())
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "afk-sim")
+        .env("GIT_AUTHOR_EMAIL", "afk-sim@example.invalid")
+        .env("GIT_COMMITTER_NAME", "afk-sim")
+        .env("GIT_COMMITTER_EMAIL", "afk-sim@example.invalid")
+        .output()
+        .context("cannot run git; is it installed?")?;
+    if !out.status.success() {
+        bail!(
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The simulated agent: what happens when a turn completes.
+fn install_agent(world: &World, scripts: Vec<(String, AgentScript)>) {
+    let hook = Arc::new(move |world: &World, done: &TurnCompletion| {
+        let Some(run) = done.thread_id.strip_prefix("afk-") else {
+            return;
+        };
+        let Some((repo, script)) = scripts
+            .iter()
+            .find(|(r, _)| run.starts_with(&format!("{}-", r.replace('/', "__"))))
+        else {
+            return;
+        };
+        if *script == AgentScript::Asks && done.turn_number == 1 {
+            return;
+        }
+        let issue = run.rsplit('-').nth(1).unwrap_or("0");
+        let message = format!(
+            "feat: healthz endpoint (turn {})\n\nCloses #{issue}\nAFK-Run: {run}\n",
+            done.turn_number
+        );
+        let now = world.sim.now();
+        let sha = match lock(&world.github).push_commit(repo, "main", &message, now) {
+            Ok(sha) => sha,
+            Err(e) => {
+                tracing::error!(error = %e, "simulated agent could not push");
+                return;
+            }
+        };
+        let green = match script {
+            AgentScript::Green | AgentScript::Asks => true,
+            AgentScript::RedThenGreen => done.turn_number > 1,
+            AgentScript::AlwaysRed => false,
+        };
+        let _ = lock(&world.github).add_check_run(repo, &sha, "ci/build", "in_progress", None, now);
+        let (repo, sha) = (repo.clone(), sha.clone());
+        world.schedule(
+            now + TimeDelta::seconds(CI_SECS),
+            Box::new(move |world: &World| finish_ci(world, &repo, &sha, green)),
+        );
+    });
+    lock(&world.t3).set_turn_hook(hook);
+}
+
+/// CI reports; a green build is rolled out (the image tag becomes the SHA).
+fn finish_ci(world: &World, repo: &str, sha: &str, green: bool) {
+    {
+        let mut gh = lock(&world.github);
+        if let Ok(r) = gh.repo_mut(repo)
+            && let Some(runs) = r.check_runs.get_mut(sha)
+        {
+            for run in runs.iter_mut() {
+                run.status = "completed".into();
+                run.conclusion = Some(if green { "success" } else { "failure" }.into());
+            }
+        }
+    }
+    if green {
+        let name = repo.split('/').nth(1).unwrap_or("app");
+        let _ = kube::set_image(
+            world,
+            name,
+            name,
+            "app",
+            &format!("registry.example/{name}:{sha}"),
+        );
+    }
+}
+
+/// A complete afk config pointing at the simulators.
+fn config_toml(running: &Running, dir: &Path, repos: &[(String, u64)]) -> String {
+    let secrets = dir.join("secrets");
+    let allow: Vec<String> = repos.iter().map(|(r, _)| format!("\"{r}\"")).collect();
+    let mut out = format!(
+        r#"# Written by afk-sim for a simulated world; every remote points at 127.0.0.1.
+kill_switch = false
+allowlist = [{allow}]
+max_in_flight = 3
+
+[limits]
+tick_deadline = "2m"
+
+[tracker]
+kind = "github"
+api_url = "{github}"
+token_file = "{secrets}/tracker-token"
+bot_login = "{BOT}"
+
+[t3]
+base_url = "{t3}"
+token_file = "{secrets}/t3-token"
+web_url = "https://t3.example.test"
+
+[workspace]
+root = "{workspace}"
+clone_url_template = "file://{remotes}/{{repo}}.git"
+
+[notify.ntfy]
+url = "{ntfy}"
+topic = "afk"
+token_file = "{secrets}/ntfy-token"
+
+[notify.slack]
+webhook_url_file = "{secrets}/slack-webhook"
+
+[kube]
+api_url = "{kube}"
+"#,
+        allow = allow.join(", "),
+        github = running.url(Remote::Github),
+        t3 = running.url(Remote::T3),
+        ntfy = running.url(Remote::Ntfy),
+        kube = running.url(Remote::Kube),
+        secrets = secrets.display(),
+        workspace = dir.join("workspace").display(),
+        remotes = dir.join("remotes").display(),
+    );
+    for (repo, _) in repos {
+        let name = repo.split('/').nth(1).unwrap_or("app");
+        out.push_str(&format!(
+            "\n[repos.\"{repo}\"]\nci = [\"github-checks\"]\ndeploy = {{ namespace = \"{name}\", deployment = \"{name}\", container = \"app\" }}\n"
+        ));
+    }
+    out
+}

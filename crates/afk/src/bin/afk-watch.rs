@@ -1,0 +1,5 @@
+//! `afk-watch`: one watch tick — drive every live run one step (SPEC §4).
+
+fn main() -> std::process::ExitCode {
+    afk::cli::main(afk_core::plan::TickKind::Watch)
+}

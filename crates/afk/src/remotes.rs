@@ -1,0 +1,122 @@
+//! The clients one tick uses, built from the config. Building reads no secret and makes no
+//! request: secrets are read from their files at each use.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use afk_core::config::{Config, TrackerKind};
+use afk_remotes::error::RemoteError;
+use afk_remotes::forgejo::Forgejo;
+use afk_remotes::github::GitHub;
+use afk_remotes::http::{RetryPolicy, SecretFile};
+use afk_remotes::kube::Kube;
+use afk_remotes::ntfy::Ntfy;
+use afk_remotes::slack::Slack;
+use afk_remotes::t3::T3;
+use afk_remotes::tracker::Tracker;
+use afk_remotes::woodpecker::Woodpecker;
+use afk_remotes::workspace::Workspaces;
+
+/// Every client a tick may need.
+#[derive(Clone)]
+pub struct Remotes {
+    pub tracker: Tracker,
+    pub t3: T3,
+    pub woodpecker: Option<Woodpecker>,
+    /// Built only when some enrolled repo has a deploy target.
+    pub kube: Option<Kube>,
+    pub ntfy: Option<Ntfy>,
+    pub slack: Option<Slack>,
+    pub workspaces: Workspaces,
+}
+
+/// Why the clients could not be built (a configuration problem).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(String);
+
+impl From<RemoteError> for BuildError {
+    fn from(e: RemoteError) -> Self {
+        BuildError(e.to_string())
+    }
+}
+
+impl Remotes {
+    pub async fn build(config: &Config, deadline: Instant) -> Result<Remotes, BuildError> {
+        let armed = config.armed().map_err(|e| BuildError(e.to_string()))?;
+        let policy = RetryPolicy {
+            deadline: Some(deadline),
+            ..RetryPolicy::default()
+        };
+        let tracker_token = SecretFile::new(armed.tracker.token_file.clone());
+        let tracker = match armed.tracker.kind {
+            TrackerKind::Github => Tracker::GitHub(GitHub::new(
+                &armed.tracker.api_url,
+                tracker_token.clone(),
+                policy.clone(),
+            )?),
+            TrackerKind::Forgejo => Tracker::Forgejo(Forgejo::new(
+                &armed.tracker.api_url,
+                tracker_token.clone(),
+                policy.clone(),
+            )?),
+        };
+        let t3 = T3::new(
+            &armed.t3.base_url,
+            SecretFile::new(armed.t3.token_file.clone()),
+            policy.clone(),
+        )?;
+        let woodpecker = match &config.woodpecker {
+            Some(w) => Some(Woodpecker::new(
+                &w.api_url,
+                SecretFile::new(w.token_file.clone()),
+                policy.clone(),
+            )?),
+            None => None,
+        };
+        let needs_kube = config
+            .allowlist
+            .iter()
+            .any(|r| config.repo(r).deploy.is_some());
+        let kube = if needs_kube {
+            let settings = config.kube.clone().unwrap_or_default();
+            let client = match &settings.api_url {
+                Some(url) => Kube::for_url(url)?,
+                None => Kube::from_env(settings.context.as_deref()).await?,
+            };
+            Some(client.with_policy(policy.clone()))
+        } else {
+            None
+        };
+        let ntfy = match &config.notify.ntfy {
+            Some(n) => Some(Ntfy::new(
+                &n.url,
+                &n.topic,
+                n.token_file.clone().map(SecretFile::new),
+                policy.clone(),
+            )?),
+            None => None,
+        };
+        let slack = match &config.notify.slack {
+            Some(s) => Some(Slack::new(
+                SecretFile::new(s.webhook_url_file.clone()),
+                policy.clone(),
+            )?),
+            None => None,
+        };
+        let workspaces = Workspaces::new(
+            PathBuf::from(&config.workspace.root),
+            &config.workspace.clone_url_template,
+            Some(tracker_token),
+        );
+        Ok(Remotes {
+            tracker,
+            t3,
+            woodpecker,
+            kube,
+            ntfy,
+            slack,
+            workspaces,
+        })
+    }
+}
