@@ -8,6 +8,7 @@ use std::path::Path;
 
 use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
 use afk_core::model::Login;
+use afk_core::plan::{Decision, Plan, render_text};
 use anyhow::Context;
 
 use crate::driver::{Binaries, Tick, TickOptions, run_tick};
@@ -65,21 +66,36 @@ pub async fn run_scenario(bins: &Binaries, name: &str, dir: &Path) -> anyhow::Re
             "{repo}#{n} labelled ready-for-agent by a maintainer; T3, CI, the cluster and the doorbells are simulated."
         );
     }
-    let opts = TickOptions::default();
+    let opts = TickOptions {
+        json: true,
+        ..TickOptions::default()
+    };
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
         rounds += 1;
         let now = world.sim.now();
         for tick in [Tick::Poll, Tick::Watch] {
             let run = run_tick(bins, tick, &setup.config_path, now, &opts).await?;
-            if interesting(&run.stdout) {
-                println!(
-                    "\n--- {} at {} (exit {})",
-                    tick.name(),
-                    now.format("%H:%M"),
-                    run.code.unwrap_or(-1)
-                );
-                println!("{}", indent(run.stdout.trim_end()));
+            let header = format!(
+                "\n--- {} at {} (exit {})",
+                tick.name(),
+                now.format("%H:%M"),
+                run.code.unwrap_or(-1)
+            );
+            match run
+                .plan
+                .clone()
+                .and_then(|v| serde_json::from_value::<Plan>(v).ok())
+            {
+                Some(plan) if eventful(&plan) => {
+                    println!("{header}");
+                    println!("{}", indent(render_text(&plan).trim_end()));
+                }
+                Some(_) => {}
+                None => {
+                    println!("{header}: no plan printed");
+                    println!("{}", indent(run.stderr.trim_end()));
+                }
             }
         }
         if finished(&world, &setup.repos) {
@@ -95,15 +111,12 @@ pub async fn run_scenario(bins: &Binaries, name: &str, dir: &Path) -> anyhow::Re
     })
 }
 
-/// A plan worth showing: anything but a quiet wait.
-fn interesting(plan: &str) -> bool {
-    plan.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("dispatch")
-            || l.contains("effect")
-            || l.contains("error")
-            || (l.contains("decision") && !l.contains("wait"))
-    }) || plan.contains("->")
+/// A plan worth showing: one that did or decided something beyond waiting.
+fn eventful(plan: &Plan) -> bool {
+    !plan.dispatch.is_empty()
+        || !plan.effects.is_empty()
+        || !plan.errors.is_empty()
+        || plan.runs.iter().any(|r| r.decision != Decision::Wait)
 }
 
 fn indent(text: &str) -> String {
