@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+use crate::infra::Sim;
 
 /// Where the two binaries are.
 #[derive(Debug, Clone)]
@@ -85,8 +89,11 @@ pub struct TickOptions {
     pub concurrency: Option<u16>,
     /// Extra environment (e.g. `AFK_KILL_SWITCH`).
     pub env: Vec<(String, String)>,
-    /// Kill the tick after this long (the crash sweep stops ticks mid-way).
+    /// Kill the tick after this long.
     pub kill_after: Option<Duration>,
+    /// Kill the tick as soon as the simulators hold one of its requests (a `Hold` fault): the
+    /// crash sweep's "die right after the previous request".
+    pub kill_when_held: Option<Arc<Sim>>,
 }
 
 /// What one tick did.
@@ -139,20 +146,25 @@ pub async fn run_tick(
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", bins.of(tick).display()))?;
-    let pid = child.id();
-    let output = match opts.kill_after {
-        None => Some(child.wait_with_output().await?),
-        Some(limit) => {
-            let waited = tokio::time::timeout(limit, child.wait_with_output()).await;
-            match waited {
-                Ok(out) => Some(out?),
-                // Dropping the future kills the child (kill_on_drop).
-                Err(_) => None,
+    let deadline = opts.kill_after.map(|d| started + d);
+    let held = opts.kill_when_held.clone();
+    let mark = held.as_ref().map_or(0, |sim| sim.log_len());
+    let wait = child.wait_with_output();
+    tokio::pin!(wait);
+    let output = loop {
+        tokio::select! {
+            out = &mut wait => break Some(out?),
+            () = tokio::time::sleep(Duration::from_millis(5)) => {
+                let expired = deadline.is_some_and(|d| Instant::now() >= d);
+                let was_held = held.as_ref().is_some_and(|sim| sim.held_since(mark));
+                if expired || was_held {
+                    // Dropping the wait kills the child (kill_on_drop).
+                    break None;
+                }
             }
         }
     };
     let wall = started.elapsed();
-    let _ = pid;
     let Some(output) = output else {
         return Ok(TickRun {
             tick,

@@ -234,6 +234,17 @@ impl Sim {
     pub fn add_fault(&self, rule: FaultRule) {
         lock(&self.faults).push(rule);
     }
+    /// Number of requests logged so far (a mark for [`Sim::held_since`]).
+    pub fn log_len(&self) -> usize {
+        lock(&self.log).len()
+    }
+    /// Whether a request logged after `mark` was held by a `Hold` fault.
+    pub fn held_since(&self, mark: usize) -> bool {
+        lock(&self.log)
+            .iter()
+            .skip(mark)
+            .any(|r| r.fault.as_deref() == Some("Hold"))
+    }
     pub fn clear_faults(&self) {
         lock(&self.faults).clear();
     }

@@ -1,0 +1,207 @@
+//! A simulated world, the real binaries, and helpers to run ticks and read what happened.
+
+use std::sync::Arc;
+
+use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
+use afk_core::model::Login;
+use afk_core::record::RunRecord;
+use afk_sim::driver::{Binaries, Tick, TickOptions, TickRun, run_tick};
+use afk_sim::infra::{FaultRule, RequestRecord, Sim, lock};
+use afk_sim::scenario::{BOT, Setup, prepare};
+use afk_sim::server::Running;
+use afk_sim::world::World;
+use serde_json::Value;
+
+pub struct Harness {
+    pub world: Arc<World>,
+    _running: Running,
+    pub setup: Setup,
+    pub bins: Binaries,
+    _dir: tempfile::TempDir,
+}
+
+pub fn bins() -> Binaries {
+    Binaries {
+        poll: env!("CARGO_BIN_EXE_afk-poll").into(),
+        watch: env!("CARGO_BIN_EXE_afk-watch").into(),
+    }
+}
+
+impl Harness {
+    pub async fn new(scenario: &str) -> Harness {
+        let world = World::new(Sim::default());
+        let running = afk_sim::server::start(world.clone())
+            .await
+            .expect("simulators start");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let setup = prepare(&world, &running, scenario, dir.path()).expect("scenario");
+        Harness {
+            world,
+            _running: running,
+            setup,
+            bins: bins(),
+            _dir: dir,
+        }
+    }
+
+    pub fn repo(&self) -> (String, u64) {
+        self.setup.repos.first().cloned().expect("a repo")
+    }
+
+    /// One tick with the JSON plan.
+    pub async fn tick_with(&self, tick: Tick, opts: TickOptions) -> TickRun {
+        let opts = TickOptions { json: true, ..opts };
+        run_tick(
+            &self.bins,
+            tick,
+            &self.setup.config_path,
+            self.world.sim.now(),
+            &opts,
+        )
+        .await
+        .expect("tick runs")
+    }
+
+    pub async fn tick(&self, tick: Tick) -> TickRun {
+        self.tick_with(tick, TickOptions::default()).await
+    }
+
+    /// Poll then watch, then move the clock on.
+    pub async fn round(&self, step_secs: i64) -> (TickRun, TickRun) {
+        let p = self.tick(Tick::Poll).await;
+        let w = self.tick(Tick::Watch).await;
+        self.world.sim.clock.advance_secs(step_secs);
+        (p, w)
+    }
+
+    /// Rounds until the first issue's run has a verdict and its lock is gone.
+    pub async fn run_to_verdict(&self, max_rounds: usize) -> RunRecord {
+        let (repo, n) = self.repo();
+        for _ in 0..max_rounds {
+            let (p, w) = self.round(300).await;
+            assert_ne!(p.code, Some(2), "poll: {}", p.stderr);
+            assert_ne!(w.code, Some(2), "watch: {}", w.stderr);
+            if let Some(r) = self.record(&repo, n)
+                && r.verdict.is_some()
+                && !self.has_label(&repo, n, "agent-in-progress")
+            {
+                return r;
+            }
+        }
+        panic!(
+            "no verdict after {max_rounds} rounds; record: {:?}",
+            self.record(&repo, n)
+        );
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.world.sim.requests()
+    }
+
+    pub fn reset_log(&self) {
+        self.world.sim.reset_log();
+    }
+
+    pub fn fault(&self, rule: FaultRule) {
+        self.world.sim.add_fault(rule);
+    }
+
+    pub fn comments(&self, repo: &str, n: u64) -> Vec<CommentFacts> {
+        let gh = lock(&self.world.github);
+        gh.repo(repo)
+            .map(|r| {
+                r.comments
+                    .iter()
+                    .filter(|c| c.issue == n)
+                    .map(|c| CommentFacts {
+                        id: c.id,
+                        author: Login::new(c.user.login.clone()),
+                        body: c.body.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn record(&self, repo: &str, n: u64) -> Option<RunRecord> {
+        match latest_record(&self.comments(repo, n), &Login::new(BOT)) {
+            RecordLookup::Found { record, .. } => Some(*record),
+            _ => None,
+        }
+    }
+
+    pub fn labels(&self, repo: &str, n: u64) -> Vec<String> {
+        lock(&self.world.github)
+            .repo(repo)
+            .and_then(|r| r.issues.get(&n))
+            .map(|i| i.labels.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn has_label(&self, repo: &str, n: u64, label: &str) -> bool {
+        self.labels(repo, n).iter().any(|l| l == label)
+    }
+
+    pub fn issue_open(&self, repo: &str, n: u64) -> bool {
+        lock(&self.world.github)
+            .repo(repo)
+            .and_then(|r| r.issues.get(&n))
+            .is_some_and(|i| i.open)
+    }
+
+    pub fn ntfy(&self) -> Vec<afk_sim::ntfy::Message> {
+        afk_sim::ntfy::messages(&lock(&self.world.ntfy))
+    }
+
+    pub fn slack(&self) -> Vec<afk_sim::slack::Post> {
+        afk_sim::slack::posts(&lock(&self.world.slack))
+    }
+
+    pub fn threads(&self) -> Vec<String> {
+        lock(&self.world.t3).thread_ids()
+    }
+}
+
+/// Writes (non-GET requests) in a log.
+pub fn writes(log: &[RequestRecord]) -> Vec<&RequestRecord> {
+    log.iter()
+        .filter(|r| {
+            r.is_write() && !(r.remote == afk_sim::infra::Remote::Github && r.path == "/graphql")
+        })
+        .collect()
+}
+
+pub fn plan(run: &TickRun) -> &Value {
+    run.plan.as_ref().unwrap_or_else(|| {
+        panic!(
+            "{} printed no JSON plan; stderr:\n{}",
+            run.tick.name(),
+            run.stderr
+        )
+    })
+}
+
+/// Every secret the scenarios use.
+pub const SECRETS: [&str; 5] = [
+    afk_sim::scenario::TRACKER_TOKEN,
+    afk_sim::scenario::T3_TOKEN,
+    afk_sim::scenario::NTFY_TOKEN,
+    afk_sim::scenario::SLACK_SECRET,
+    afk_sim::scenario::WOODPECKER_TOKEN,
+];
+
+/// Panics if any secret appears in the tick's output.
+pub fn assert_no_secret(run: &TickRun) {
+    for s in SECRETS {
+        assert!(
+            !run.stdout.contains(s),
+            "{} leaked a secret on stdout",
+            run.tick.name()
+        );
+        assert!(
+            !run.stderr.contains(s),
+            "{} leaked a secret on stderr",
+            run.tick.name()
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Every scenario reaches its verdict, with the right labels, comment, issue state and doorbell.
+
+use afk_core::record::Verdict;
+
+use crate::harness::{Harness, assert_no_secret, plan};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn landed_closes_the_issue_releases_the_lock_and_rings_low() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    let record = h.run_to_verdict(20).await;
+    let v = record.verdict.expect("verdict");
+    assert_eq!(v.verdict, Verdict::Done, "{}", v.reason);
+    assert!(!h.issue_open(&repo, n), "a landed issue is closed");
+    assert!(
+        h.labels(&repo, n).is_empty(),
+        "no labels left: {:?}",
+        h.labels(&repo, n)
+    );
+    let ntfy = h.ntfy();
+    assert_eq!(ntfy.len(), 1, "{ntfy:?}");
+    assert_eq!(ntfy[0].priority, 2);
+    assert!(
+        ntfy[0].click.contains(&format!("/issues/{n}")),
+        "{}",
+        ntfy[0].click
+    );
+    assert_eq!(h.slack().len(), 1);
+    assert_eq!(h.threads().len(), 1, "exactly one agent");
+    let ws = h
+        .setup
+        .dir
+        .join("workspace/worktrees/acme__shop")
+        .join(record.run.to_string());
+    assert!(!ws.exists(), "a done run's worktree is removed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_goes_to_a_human_who_sees_it_in_the_comment() {
+    let h = Harness::new("needs-human").await;
+    let (repo, n) = h.repo();
+    let record = h.run_to_verdict(20).await;
+    let v = record.verdict.as_ref().expect("verdict");
+    assert_eq!(v.verdict, Verdict::NeedsHuman);
+    assert!(h.issue_open(&repo, n));
+    assert_eq!(h.labels(&repo, n), vec!["ready-for-human".to_owned()]);
+    let body = &h.comments(&repo, n)[0].body;
+    assert!(
+        body.contains("Should /healthz check the database too?"),
+        "{body}"
+    );
+    assert_eq!(h.ntfy()[0].priority, 4);
+    let ws = h
+        .setup
+        .dir
+        .join("workspace/worktrees/acme__shop")
+        .join(record.run.to_string());
+    assert!(ws.exists(), "an escalated run keeps its worktree");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn red_ci_is_fixed_forward_in_the_same_thread_then_lands() {
+    let h = Harness::new("fix-forward").await;
+    let record = h.run_to_verdict(30).await;
+    assert_eq!(
+        record.verdict.as_ref().map(|v| v.verdict),
+        Some(Verdict::Done)
+    );
+    assert_eq!(record.fixes.len(), 1, "one corrective turn");
+    assert_eq!(h.threads().len(), 1, "the fix went to the same thread");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_that_closed_the_issue_then_stayed_red_is_frozen_and_reopened() {
+    let h = Harness::new("frozen").await;
+    let (repo, n) = h.repo();
+    let record = h.run_to_verdict(40).await;
+    let v = record.verdict.as_ref().expect("verdict");
+    assert_eq!(v.verdict, Verdict::Frozen, "{}", v.reason);
+    assert!(h.issue_open(&repo, n), "the auto-closed issue is reopened");
+    assert_eq!(h.labels(&repo, n), vec!["ready-for-human".to_owned()]);
+    assert_eq!(h.ntfy()[0].priority, 5, "frozen is the hard page");
+    let ws = h
+        .setup
+        .dir
+        .join("workspace/worktrees/acme__shop")
+        .join(record.run.to_string());
+    assert!(ws.exists(), "a frozen run keeps its worktree for forensics");
+    assert!(!record.fixes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_ever_appears_in_output_or_comments() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    for _ in 0..10 {
+        let (p, w) = h.round(300).await;
+        assert_no_secret(&p);
+        assert_no_secret(&w);
+        plan(&p);
+    }
+    for c in h.comments(&repo, n) {
+        for s in crate::harness::SECRETS {
+            assert!(!c.body.contains(s), "a comment holds a secret");
+        }
+    }
+    for m in h.ntfy() {
+        for s in crate::harness::SECRETS {
+            assert!(!m.message.contains(s) && !m.title.contains(s));
+        }
+    }
+    // T3 commands carry prompts: no secret there either.
+    for r in h.requests() {
+        for s in crate::harness::SECRETS {
+            assert!(
+                !r.body.contains(s),
+                "{} {} body holds a secret",
+                r.method,
+                r.path
+            );
+        }
+    }
+}

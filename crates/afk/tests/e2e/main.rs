@@ -1,0 +1,6 @@
+//! End-to-end: the built `afk-poll` and `afk-watch` binaries against the simulators.
+
+mod crash;
+mod harness;
+mod lifecycle;
+mod safety;
