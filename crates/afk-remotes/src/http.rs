@@ -11,6 +11,19 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 
+/// Success and every client error but 429: for remotes whose 4xx bodies the client reads
+/// itself, while the shared retry loop still waits out 429 (and retries 5xx).
+pub const CLIENT_ERRORS_BUT_429: [u16; 100] = {
+    let mut a = [200u16; 100];
+    let mut i = 0;
+    while i < 100 {
+        let s = 400 + i as u16;
+        a[i] = if s == 429 { 200 } else { s };
+        i += 1;
+    }
+    a
+};
+
 /// A secret held in a file (a mounted Secret), read fresh each time it is used.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretFile(PathBuf);
@@ -340,7 +353,7 @@ fn sensitive(v: &str) -> std::result::Result<HeaderValue, ErrorKind> {
 }
 
 /// Maps a reqwest failure to a kind, without its URL (which could carry a token in a query).
-fn classify(e: reqwest::Error) -> ErrorKind {
+pub(crate) fn classify(e: reqwest::Error) -> ErrorKind {
     if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_decode() {

@@ -12,25 +12,14 @@ use afk_core::effect::Notice;
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
-use crate::http::{Auth, Body, HttpClient, Request, RetryPolicy, SecretFile};
+use crate::http::{
+    Auth, Body, CLIENT_ERRORS_BUT_429, HttpClient, Request, RetryPolicy, SecretFile,
+};
 
 const REMOTE: &str = "ntfy";
 
 /// Longest message ntfy keeps as a message (longer bodies would become an attachment).
 pub const MAX_MESSAGE_BYTES: usize = 4096;
-
-/// Statuses read here rather than by the shared retry loop: success and every client error but
-/// 429 (which the shared loop waits out).
-const ANSWERS: [u16; 100] = {
-    let mut a = [200u16; 100];
-    let mut i = 0;
-    while i < 100 {
-        let s = 400 + i as u16;
-        a[i] = if s == 429 { 200 } else { s };
-        i += 1;
-    }
-    a
-};
 
 /// ntfy client for one topic.
 #[derive(Debug, Clone)]
@@ -109,7 +98,7 @@ impl Ntfy {
             "/",
             Some(Body::Json(self.payload(notice))),
         )
-        .accept(&ANSWERS)
+        .accept(&CLIENT_ERRORS_BUT_429)
         .idempotent(false);
         let resp = self.http.send(req).await?;
         if resp.status == 200 {
@@ -171,10 +160,10 @@ mod tests {
 
     #[test]
     fn answers_cover_client_errors_but_not_rate_limits() {
-        assert!(ANSWERS.contains(&200));
-        assert!(ANSWERS.contains(&400));
-        assert!(ANSWERS.contains(&499));
-        assert!(!ANSWERS.contains(&429));
-        assert!(!ANSWERS.contains(&500));
+        assert!(CLIENT_ERRORS_BUT_429.contains(&200));
+        assert!(CLIENT_ERRORS_BUT_429.contains(&400));
+        assert!(CLIENT_ERRORS_BUT_429.contains(&499));
+        assert!(!CLIENT_ERRORS_BUT_429.contains(&429));
+        assert!(!CLIENT_ERRORS_BUT_429.contains(&500));
     }
 }

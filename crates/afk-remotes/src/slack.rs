@@ -10,7 +10,9 @@
 use afk_core::effect::Notice;
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
-use crate::http::{Auth, Body, HttpClient, Request, RetryPolicy, SecretFile};
+use crate::http::{
+    Auth, Body, CLIENT_ERRORS_BUT_429, HttpClient, Request, RetryPolicy, SecretFile,
+};
 
 const REMOTE: &str = "slack";
 /// How every request is described in errors: the URL itself is the secret.
@@ -19,19 +21,6 @@ const REQUEST: &str = "POST slack webhook";
 const MAX_SECTION_CHARS: usize = 3000;
 /// Sections of message text at most (Slack allows 50 blocks; a doorbell is short anyway).
 const MAX_MESSAGE_SECTIONS: usize = 20;
-
-/// Statuses read here rather than by the shared retry loop: success and every client error but
-/// 429 (which the shared loop waits out).
-const ANSWERS: [u16; 100] = {
-    let mut a = [200u16; 100];
-    let mut i = 0;
-    while i < 100 {
-        let s = 400 + i as u16;
-        a[i] = if s == 429 { 200 } else { s };
-        i += 1;
-    }
-    a
-};
 
 /// Slack incoming-webhook client.
 #[derive(Debug, Clone)]
@@ -181,7 +170,7 @@ impl Slack {
             "",
             Some(Body::Json(Self::payload(notice))),
         )
-        .accept(&ANSWERS)
+        .accept(&CLIENT_ERRORS_BUT_429)
         .idempotent(false);
         let resp = http.send(req).await.map_err(|mut e| {
             e.request = REQUEST.to_owned();

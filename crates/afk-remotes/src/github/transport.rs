@@ -13,7 +13,7 @@ use reqwest::header::HeaderValue;
 
 use super::etag::EtagCache;
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
-use crate::http::{Response, RetryPolicy, SecretFile, rate_limit_wait};
+use crate::http::{Response, RetryPolicy, SecretFile, classify, rate_limit_wait};
 
 pub(super) const REMOTE: &str = "github";
 
@@ -379,25 +379,6 @@ impl Transport {
             next = page.links.next;
         }
         Ok(out)
-    }
-}
-
-/// Maps a reqwest failure to a kind, without its URL.
-fn classify(e: reqwest::Error) -> ErrorKind {
-    if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_decode() {
-        ErrorKind::Decode("body could not be read".into())
-    } else {
-        let e = e.without_url();
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        ErrorKind::Transport(msg)
     }
 }
 
