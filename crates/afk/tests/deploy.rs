@@ -1,0 +1,148 @@
+//! The deploy files (deploy/) agree with afk: the shipped config parses with afk's own parser
+//! and ships closed, the example overlay arms exactly the repo it enrols, and every path the
+//! config names is one the CronJobs mount.
+
+use std::path::{Path, PathBuf};
+
+use afk_core::config::{Config, parse};
+use afk_core::model::RepoName;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(rel: &str) -> String {
+    let path = repo_root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn parse_with(rel: &str, env: &[(&str, &str)]) -> Config {
+    let text = read(rel);
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    parse(Some(&text), &lookup).unwrap_or_else(|e| panic!("{rel} does not parse: {e}"))
+}
+
+const BASE_CONFIG: &str = "deploy/base/config.toml";
+const OVERLAY_CONFIG: &str = "deploy/overlays/example/config.toml";
+const CRONJOBS: &str = "deploy/base/cronjobs.yaml";
+/// The overlay's CronJob patch (AFK_KILL_SWITCH=false), as afk reads it.
+const ARMED_ENV: &[(&str, &str)] = &[("AFK_KILL_SWITCH", "false")];
+
+fn enrolled() -> RepoName {
+    "example-org/example-app"
+        .parse()
+        .unwrap_or_else(|e| panic!("bad repo name: {e:?}"))
+}
+
+#[test]
+fn the_base_config_ships_closed() {
+    let config = parse_with(BASE_CONFIG, &[]);
+    assert!(
+        config.kill_switch,
+        "the base must ship with the kill switch on"
+    );
+    assert!(config.allowlist.is_empty(), "the base must enrol no repo");
+    assert!(!config.gates_open());
+    // Turning the kill switch off alone must still leave afk inert: the allowlist is the second gate.
+    let half_armed = parse_with(BASE_CONFIG, ARMED_ENV);
+    assert!(!half_armed.kill_switch);
+    assert!(
+        !half_armed.gates_open(),
+        "an empty allowlist must keep afk inert"
+    );
+}
+
+#[test]
+fn the_example_overlay_arms_exactly_its_enrolled_repo() {
+    let file_only = parse_with(OVERLAY_CONFIG, &[]);
+    assert!(
+        file_only.kill_switch,
+        "the overlay's file stays closed; only the CronJob env arms afk"
+    );
+    let armed = parse_with(OVERLAY_CONFIG, ARMED_ENV);
+    assert!(armed.gates_open());
+    assert_eq!(armed.allowlist, vec![enrolled()]);
+    armed
+        .armed()
+        .unwrap_or_else(|e| panic!("the overlay lacks a section afk needs once armed: {e}"));
+    let target = armed
+        .repo(&enrolled())
+        .deploy
+        .unwrap_or_else(|| panic!("the enrolled repo has no deploy target"));
+    let rbac = read("deploy/base/rbac-deploy-target.yaml");
+    assert!(
+        rbac.contains(&format!("namespace: {}\n", target.namespace)),
+        "no Role grants rollout reads in the deploy target's namespace {:?}",
+        target.namespace
+    );
+    let kustomization = read("deploy/overlays/example/kustomization.yaml");
+    assert!(kustomization.contains("name: AFK_KILL_SWITCH\n          value: \"false\""));
+}
+
+/// Every secret file the config names, with its key name.
+fn secret_files(config: &Config) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(t) = &config.tracker {
+        files.push(t.token_file.clone());
+    }
+    if let Some(t) = &config.t3 {
+        files.push(t.token_file.clone());
+    }
+    if let Some(n) = &config.notify.ntfy {
+        files.extend(n.token_file.clone());
+    }
+    if let Some(s) = &config.notify.slack {
+        files.push(s.webhook_url_file.clone());
+    }
+    if let Some(w) = &config.woodpecker {
+        files.push(w.token_file.clone());
+    }
+    files
+}
+
+#[test]
+fn every_path_in_the_configs_is_mounted_by_the_cronjobs() {
+    let cronjobs = read(CRONJOBS);
+    for rel in [BASE_CONFIG, OVERLAY_CONFIG] {
+        let config = parse_with(rel, ARMED_ENV);
+        let files = secret_files(&config);
+        assert_eq!(files.len(), 5, "{rel}: expected all five secret files");
+        for file in files {
+            assert_eq!(
+                file.parent(),
+                Some(Path::new("/var/run/secrets/afk")),
+                "{rel}: {} is not in the mounted Secret",
+                file.display()
+            );
+            let key = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_else(|| panic!("{rel}: {} has no file name", file.display()));
+            assert_eq!(
+                cronjobs.matches(&format!("- key: {key}\n")).count(),
+                2,
+                "{rel}: both CronJobs must mount Secret key {key}"
+            );
+        }
+        let root = format!("mountPath: {}\n", config.workspace.root.display());
+        assert_eq!(
+            cronjobs.matches(&root).count(),
+            2,
+            "{rel}: both CronJobs must mount the workspace at {}",
+            config.workspace.root.display()
+        );
+    }
+    assert_eq!(
+        cronjobs
+            .matches("name: AFK_CONFIG\n                  value: /etc/afk/config.toml\n")
+            .count(),
+        2
+    );
+    assert_eq!(cronjobs.matches("mountPath: /etc/afk\n").count(), 2);
+    let kustomization = read("deploy/base/kustomization.yaml");
+    assert!(kustomization.contains("- config.toml"));
+}
