@@ -84,7 +84,8 @@ fn unlabel(h: &Harness, n: u64, actor: Actor) {
         .expect("unlabel");
 }
 
-/// After the ticks settle: at most one agent per issue, and a lock only with a live run.
+/// After the ticks settle: at most one agent per issue, and a lock only with a live run (no
+/// verdict yet, or a verdict whose doorbell is still being delivered).
 fn assert_settled(h: &Harness) {
     assert!(h.threads().len() <= 1, "two agents: {:?}", h.threads());
     let (repo, _) = h.repo();
@@ -94,7 +95,11 @@ fn assert_settled(h: &Harness) {
         .unwrap_or_default();
     for n in issues {
         if h.has_label(&repo, n, LOCK) {
-            let live = h.record(&repo, n).is_some_and(|r| r.verdict.is_none());
+            let live = h.record(&repo, n).is_some_and(|r| {
+                r.verdict
+                    .as_ref()
+                    .is_none_or(|v| !v.notify_pending.is_empty())
+            });
             assert!(live, "#{n} is locked without a live run");
         }
     }
@@ -533,19 +538,9 @@ async fn a_lost_thread_create_answer_then_a_duplicate_error_still_gives_one_agen
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn doorbell_refusals_do_not_block_the_verdict() {
-    // Slack's webhook is gone (404 no_service) and ntfy rate-limits without a retry-after.
+async fn ntfy_429_without_retry_after_is_waited_out_and_rings_once() {
     let h = Harness::new("landed").await;
     let (repo, n) = h.repo();
-    let hook_url = std::fs::read_to_string(h.setup.dir.join("secrets/slack-webhook"))
-        .expect("hook");
-    let path = hook_url
-        .trim()
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .map(|(_, p)| format!("/{p}"))
-        .expect("hook path");
-    afk_sim::slack::set_hook_error(&h.world, &path, Some((404, "no_service")));
     h.fault(FaultRule {
         times: Some(1),
         ..rule(Some(Remote::Ntfy), None, status(429, None, &[]))
@@ -554,7 +549,49 @@ async fn doorbell_refusals_do_not_block_the_verdict() {
     assert_eq!(record.verdict.map(|v| v.verdict), Some(Verdict::Done));
     assert!(!h.has_label(&repo, n, LOCK));
     assert_eq!(h.ntfy().len(), 1, "ntfy rang once after its limit");
-    assert!(h.slack().is_empty(), "the dead hook got nothing");
+    assert_eq!(h.slack().len(), 1);
+    assert_settled(&h);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_slack_hook_never_blocks_the_verdict_and_is_given_up() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    let hook_url =
+        std::fs::read_to_string(h.setup.dir.join("secrets/slack-webhook")).expect("hook");
+    let path = hook_url
+        .trim()
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, p)| format!("/{p}"))
+        .expect("hook path");
+    afk_sim::slack::set_hook_error(&h.world, &path, Some((404, "no_service")));
+    let mut verdict = None;
+    for _ in 0..20 {
+        let (p, w) = h.round(300).await;
+        sane(&p);
+        sane(&w);
+        assert_settled(&h);
+        verdict = h.record(&repo, n).and_then(|r| r.verdict);
+        if verdict.is_some() {
+            break;
+        }
+    }
+    let v = verdict.expect("a verdict despite the dead hook");
+    assert_eq!(v.verdict, Verdict::Done, "{}", v.reason);
+    assert_eq!(h.ntfy().len(), 1, "the other channel rang");
+    // The dead hook holds the lock only until afk gives up on it.
+    h.world.sim.clock.advance_secs(7 * 60 * 60);
+    for _ in 0..2 {
+        let (p, w) = h.round(300).await;
+        sane(&p);
+        sane(&w);
+    }
+    let v = h.record(&repo, n).and_then(|r| r.verdict).expect("verdict");
+    assert!(v.notify_given_up.contains(&afk_core::record::Channel::Slack), "{v:?}");
+    assert!(!h.has_label(&repo, n, LOCK), "the lock was released");
+    assert!(h.slack().is_empty());
+    assert_eq!(h.threads().len(), 1);
     assert_settled(&h);
 }
 
