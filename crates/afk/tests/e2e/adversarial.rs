@@ -231,8 +231,14 @@ async fn only_trusted_clean_text_reaches_the_prompt() {
             now,
         )
         .expect("comment");
-        gh.add_comment(&repo, n, Actor::user(MAINTAINER), "alice-canary: use bcrypt", now)
-            .expect("comment");
+        gh.add_comment(
+            &repo,
+            n,
+            Actor::user(MAINTAINER),
+            "alice-canary: use bcrypt",
+            now,
+        )
+        .expect("comment");
     }
     label(&h, n, Actor::user(MAINTAINER));
     let p = h.tick(Tick::Poll).await;
@@ -242,10 +248,23 @@ async fn only_trusted_clean_text_reaches_the_prompt() {
     assert_eq!(prompts.len(), 1);
     let prompt = &prompts[0];
     assert!(prompt.contains("Fix the login page."), "{prompt}");
-    for bad in ["hidden-canary", "mallory-canary", "\u{200B}", "\u{202E}", "\\u200b", "\\u202e"] {
-        assert!(!prompt.contains(bad), "{bad:?} reached the prompt: {prompt}");
+    for bad in [
+        "hidden-canary",
+        "mallory-canary",
+        "\u{200B}",
+        "\u{202E}",
+        "\\u200b",
+        "\\u202e",
+    ] {
+        assert!(
+            !prompt.contains(bad),
+            "{bad:?} reached the prompt: {prompt}"
+        );
     }
-    assert!(prompt.contains("alice-canary"), "a trusted comment is context: {prompt}");
+    assert!(
+        prompt.contains("alice-canary"),
+        "a trusted comment is context: {prompt}"
+    );
     assert_settled(&h);
 }
 
@@ -262,7 +281,10 @@ async fn a_huge_body_gives_a_bounded_prompt_that_says_so() {
     let prompts = h.turn_starts();
     assert_eq!(prompts.len(), 1);
     assert!(prompts[0].len() < 200 * 1024, "{} bytes", prompts[0].len());
-    assert!(prompts[0].contains("truncated"), "the prompt says it was cut");
+    assert!(
+        prompts[0].contains("truncated"),
+        "the prompt says it was cut"
+    );
     assert_settled(&h);
 }
 
@@ -328,7 +350,11 @@ async fn a_lock_backed_only_by_a_forged_record_is_released_not_trusted() {
         .filter(|c| c.author.as_str() == BOT)
         .collect();
     assert!(!ours.is_empty(), "afk explained the release in a comment");
-    assert_eq!(h.t3_commands("thread.create").len(), creates, "no second agent");
+    assert_eq!(
+        h.t3_commands("thread.create").len(),
+        creates,
+        "no second agent"
+    );
     assert_settled(&h);
 }
 
@@ -354,7 +380,11 @@ async fn a_corrupt_own_record_goes_to_a_human() {
         sane(&w);
     }
     assert!(!h.has_label(&repo, n, LOCK), "the lock was released");
-    assert!(h.has_label(&repo, n, "ready-for-human"), "{:?}", h.labels(&repo, n));
+    assert!(
+        h.has_label(&repo, n, "ready-for-human"),
+        "{:?}",
+        h.labels(&repo, n)
+    );
     let explained = h
         .comments(&repo, n)
         .iter()
@@ -444,7 +474,8 @@ async fn survive(remote: Remote, path: Option<&str>, action: FaultAction, broken
     }
     let hit = h.requests().iter().any(|r| r.fault.is_some());
     assert!(hit, "the fault never fired");
-    assert!(!failed || named, "a failing tick named {}", remote.as_str());
+    assert!(failed, "no tick reported the broken {}", remote.as_str());
+    assert!(named, "the failing tick named {}", remote.as_str());
     h.world.sim.clear_faults();
     let record = h.run_to_verdict(20).await;
     assert_eq!(
@@ -500,8 +531,16 @@ async fn rate_limits_are_waited_out_within_the_tick() {
     let soon = (chrono::Utc::now().timestamp() + 1).to_string();
     let cases = [
         status(429, None, &[("retry-after", "1")]),
-        status(403, None, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")]),
-        status(403, None, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &soon)]),
+        status(
+            403,
+            None,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")],
+        ),
+        status(
+            403,
+            None,
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &soon)],
+        ),
     ];
     for action in cases {
         let h = Harness::new("landed").await;
@@ -527,7 +566,11 @@ async fn a_lost_thread_create_answer_then_a_duplicate_error_still_gives_one_agen
     // T3 creates the thread but the answer is lost; the next create is a duplicate (T3 errors).
     h.fault(FaultRule {
         times: Some(1),
-        ..rule(Some(Remote::T3), Some("/api/orchestration/dispatch"), FaultAction::DropAfter)
+        ..rule(
+            Some(Remote::T3),
+            Some("/api/orchestration/dispatch"),
+            FaultAction::DropAfter,
+        )
     });
     let record = h.run_to_verdict(20).await;
     assert_eq!(record.verdict.map(|v| v.verdict), Some(Verdict::Done));
@@ -588,7 +631,11 @@ async fn a_dead_slack_hook_never_blocks_the_verdict_and_is_given_up() {
         sane(&w);
     }
     let v = h.record(&repo, n).and_then(|r| r.verdict).expect("verdict");
-    assert!(v.notify_given_up.contains(&afk_core::record::Channel::Slack), "{v:?}");
+    assert!(
+        v.notify_given_up
+            .contains(&afk_core::record::Channel::Slack),
+        "{v:?}"
+    );
     assert!(!h.has_label(&repo, n, LOCK), "the lock was released");
     assert!(h.slack().is_empty());
     assert_eq!(h.threads().len(), 1);
@@ -643,7 +690,11 @@ async fn after_the_kill_switch_flips_no_agent_work_starts() {
             }
             h.world.sim.clock.advance_secs(300);
         }
-        assert_eq!(work(&h), before, "k={k}: agent work started under the kill switch");
+        assert_eq!(
+            work(&h),
+            before,
+            "k={k}: agent work started under the kill switch"
+        );
         assert!(h.threads().len() <= 1);
         // Switch back on: the run is not lost.
         let record = h.run_to_verdict(30).await;

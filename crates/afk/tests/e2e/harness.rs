@@ -227,7 +227,11 @@ impl Harness {
         let repos: Vec<String> = self.setup.repos.iter().map(|(r, _)| r.clone()).collect();
         let gh = lock(&self.world.github);
         for repo in &repos {
-            for c in gh.repo(repo).map(|r| r.comments.clone()).unwrap_or_default() {
+            for c in gh
+                .repo(repo)
+                .map(|r| r.comments.clone())
+                .unwrap_or_default()
+            {
                 for s in SECRETS {
                     assert!(!c.body.contains(s), "comment {} holds a secret", c.id);
                 }
@@ -236,18 +240,29 @@ impl Harness {
         drop(gh);
         for r in self.requests() {
             for s in SECRETS {
-                assert!(!r.body.contains(s), "{} {} body holds a secret", r.method, r.path);
+                assert!(
+                    !r.body.contains(s),
+                    "{} {} body holds a secret",
+                    r.method,
+                    r.path
+                );
             }
         }
         for m in self.ntfy() {
             for s in SECRETS {
-                assert!(!m.message.contains(s) && !m.title.contains(s), "ntfy holds a secret");
+                assert!(
+                    !m.message.contains(s) && !m.title.contains(s),
+                    "ntfy holds a secret"
+                );
             }
         }
         for p in self.slack() {
             for s in SECRETS {
                 assert!(!p.text.contains(s), "slack holds a secret");
-                assert!(!format!("{:?}", p.blocks).contains(s), "slack blocks hold a secret");
+                assert!(
+                    !format!("{:?}", p.blocks).contains(s),
+                    "slack blocks hold a secret"
+                );
             }
         }
     }
