@@ -205,3 +205,82 @@ pub fn assert_no_secret(run: &TickRun) {
         );
     }
 }
+
+impl Harness {
+    /// The bodies of every `thread.turn.start` T3 accepted, as JSON text (the prompts).
+    pub fn turn_starts(&self) -> Vec<String> {
+        self.t3_commands("thread.turn.start")
+    }
+
+    /// The bodies of every T3 command of this kind, as JSON text.
+    pub fn t3_commands(&self, kind: &str) -> Vec<String> {
+        lock(&self.world.t3)
+            .commands()
+            .iter()
+            .filter(|c| c.kind.as_deref() == Some(kind))
+            .map(|c| c.body.to_string())
+            .collect()
+    }
+
+    /// Panics if a secret is in any comment, request body (T3 commands included) or doorbell.
+    pub fn assert_no_secret_anywhere(&self) {
+        let repos: Vec<String> = self.setup.repos.iter().map(|(r, _)| r.clone()).collect();
+        let gh = lock(&self.world.github);
+        for repo in &repos {
+            for c in gh
+                .repo(repo)
+                .map(|r| r.comments.clone())
+                .unwrap_or_default()
+            {
+                for s in SECRETS {
+                    assert!(!c.body.contains(s), "comment {} holds a secret", c.id);
+                }
+            }
+        }
+        drop(gh);
+        for r in self.requests() {
+            for s in SECRETS {
+                assert!(
+                    !r.body.contains(s),
+                    "{} {} body holds a secret",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        for m in self.ntfy() {
+            for s in SECRETS {
+                assert!(
+                    !m.message.contains(s) && !m.title.contains(s),
+                    "ntfy holds a secret"
+                );
+            }
+        }
+        for p in self.slack() {
+            for s in SECRETS {
+                assert!(!p.text.contains(s), "slack holds a secret");
+                assert!(
+                    !format!("{:?}", p.blocks).contains(s),
+                    "slack blocks hold a secret"
+                );
+            }
+        }
+    }
+}
+
+/// The reason an issue was skipped in a poll plan, if it was.
+pub fn skip_reason(plan: &Value, issue: u64) -> Option<String> {
+    plan["skipped"]
+        .as_array()?
+        .iter()
+        .find(|s| s["issue"].as_u64() == Some(issue))
+        .and_then(|s| s["reason"].as_str().map(str::to_owned))
+}
+
+/// The issues a poll plan dispatched.
+pub fn dispatched(plan: &Value) -> Vec<u64> {
+    plan["dispatch"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["issue"].as_u64()).collect())
+        .unwrap_or_default()
+}
