@@ -64,7 +64,7 @@ mod verdict;
 
 use observe::{Agent, Red, agent_state, observe, red};
 pub use orphan::{OrphanKind, OrphanOutcome, orphan_lock};
-pub use verdict::{after_notify, release_after_delivery, render_context};
+pub use verdict::{Delivery, after_notify, release_after_delivery, render_context};
 use verdict::{conclude, finish, upsert_if_changed};
 
 /// How long a turn afk started counts as running while T3 still reports the previous one.

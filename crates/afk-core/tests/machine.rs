@@ -14,8 +14,9 @@ use afk_core::evidence::{
     PushedCommit, ThreadEvidence, TokenUsage, TurnFacts, TurnState,
 };
 use afk_core::machine::{
-    NOTIFY_GIVE_UP, OrphanKind, RunInput, RunOutcome, STARTING_GRACE, THREAD_MISSING_GRACE,
-    after_notify, decide, orphan_lock, release_after_delivery, render_context,
+    Delivery, NOTIFY_GIVE_UP, OrphanKind, RunInput, RunOutcome, STARTING_GRACE,
+    THREAD_MISSING_GRACE, after_notify, decide, orphan_lock, release_after_delivery,
+    render_context,
 };
 use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_core::plan::Decision;
@@ -1047,8 +1048,13 @@ fn doorbells_are_delivered_once_and_the_lock_goes_only_when_all_were() {
     assert_eq!(verdict.decision, Decision::Done);
 
     // The tick delivered ntfy; Slack answered 429.
-    let record = after_notify(&verdict.record, Channel::Ntfy, true, minutes(30));
-    let record = after_notify(&record, Channel::Slack, false, minutes(30));
+    let record = after_notify(
+        &verdict.record,
+        Channel::Ntfy,
+        Delivery::Delivered,
+        minutes(30),
+    );
+    let record = after_notify(&record, Channel::Slack, Delivery::Failed, minutes(30));
     let v = record.verdict.as_ref().expect("verdict");
     assert_eq!(v.notified, [Channel::Ntfy]);
     assert_eq!(v.notify_pending, [Channel::Slack]);
@@ -1071,7 +1077,12 @@ fn doorbells_are_delivered_once_and_the_lock_goes_only_when_all_were() {
     assert_eq!(retry.decision, Decision::Done);
     assert_eq!(kinds(&retry), ["remove-worktree", "notify Slack"]);
 
-    let record = after_notify(&retry.record, Channel::Slack, true, minutes(35));
+    let record = after_notify(
+        &retry.record,
+        Channel::Slack,
+        Delivery::Delivered,
+        minutes(35),
+    );
     let release = release_after_delivery(&record, 7001, &tick.config);
     assert_eq!(release.len(), 2);
     assert!(matches!(
@@ -1145,7 +1156,7 @@ fn doorbells_are_given_up_after_the_horizon_and_the_lock_released_with_a_note() 
 fn a_failed_delivery_past_the_horizon_is_given_up_by_after_notify() {
     let tick = dispatched_run().finished(Verdict::Frozen, 0, &[Channel::Ntfy]);
     let past = minutes((NOTIFY_GIVE_UP.as_secs() / 60) as i64);
-    let record = after_notify(&tick.record, Channel::Ntfy, false, past);
+    let record = after_notify(&tick.record, Channel::Ntfy, Delivery::Failed, past);
     let v = record.verdict.as_ref().expect("verdict");
     assert!(v.notify_pending.is_empty());
     assert_eq!(v.notify_given_up, [Channel::Ntfy]);
@@ -1439,7 +1450,7 @@ mod properties {
             let mut record = out.record.clone();
             for e in &out.effects {
                 if let Effect::Notify { channel, .. } = e {
-                    record = after_notify(&record, *channel, false, t.now);
+                    record = after_notify(&record, *channel, Delivery::Failed, t.now);
                 }
             }
             if removes_lock(&release_after_delivery(&record, 1, &t.config)) {
@@ -1455,4 +1466,27 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_refused_delivery_is_given_up_at_once_but_a_failed_one_is_retried() {
+    let tick = dispatched_run().finished(Verdict::Frozen, 0, &[Channel::Ntfy]);
+    let soon = minutes(1);
+    let failed = after_notify(&tick.record, Channel::Ntfy, Delivery::Failed, soon);
+    let v = failed.verdict.as_ref().expect("verdict");
+    assert_eq!(
+        v.notify_pending,
+        [Channel::Ntfy],
+        "a transient failure is retried"
+    );
+    assert!(v.notify_given_up.is_empty());
+
+    let refused = after_notify(&tick.record, Channel::Ntfy, Delivery::Refused, soon);
+    let v = refused.verdict.as_ref().expect("verdict");
+    assert!(v.notify_pending.is_empty());
+    assert_eq!(v.notify_given_up, [Channel::Ntfy]);
+    assert!(matches!(
+        release_after_delivery(&refused, 1, &tick.config).last(),
+        Some(Effect::RemoveLabel { label, .. }) if label == LOCK
+    ));
 }

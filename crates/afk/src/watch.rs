@@ -12,12 +12,12 @@ use afk_core::evidence::{
     ThreadEvidence, commit_belongs,
 };
 use afk_core::machine::{
-    OrphanKind, RunInput, after_notify, decide, orphan_lock, release_after_delivery,
+    Delivery, OrphanKind, RunInput, after_notify, decide, orphan_lock, release_after_delivery,
 };
 use afk_core::model::{Login, RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
 use afk_core::record::{RunRecord, RunStatus, Verdict};
-use afk_remotes::error::RemoteError;
+use afk_remotes::error::{ErrorKind, RemoteError};
 use afk_remotes::t3::Fleet;
 use afk_remotes::tracker::{Issue, IssueState};
 use futures::StreamExt;
@@ -331,16 +331,32 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
             continue;
         }
         if let Effect::Notify { channel, .. } = effect {
-            let ok = match tick.applier().apply(effect, &mut comment).await {
-                Ok(()) => true,
+            let delivery = match tick.applier().apply(effect, &mut comment).await {
+                Ok(()) => Delivery::Delivered,
                 Err(e) => {
-                    report.errors.push(ctx.error(format!(
-                        "doorbell {channel:?} not delivered (retried next tick): {e}"
-                    )));
-                    false
+                    let permanent = match &e.kind {
+                        ErrorKind::Status { status, .. } => {
+                            (400..500).contains(status) && *status != 429
+                        }
+                        ErrorKind::Local(_) | ErrorKind::Decode(_) => true,
+                        _ => false,
+                    };
+                    let next = if permanent {
+                        "given up: the channel refused it; fix its configuration"
+                    } else {
+                        "retried next tick"
+                    };
+                    report.errors.push(
+                        ctx.error(format!("doorbell {channel:?} not delivered ({next}): {e}")),
+                    );
+                    if permanent {
+                        Delivery::Refused
+                    } else {
+                        Delivery::Failed
+                    }
                 }
             };
-            current = after_notify(&current, *channel, ok, tick.now);
+            current = after_notify(&current, *channel, delivery, tick.now);
             notified = true;
             continue;
         }

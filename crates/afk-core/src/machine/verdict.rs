@@ -14,28 +14,51 @@ use crate::record::{Channel, RunRecord, RunStatus, Verdict, VerdictRecord};
 use super::observe::Agent;
 use super::{NOTIFY_GIVE_UP, RunInput, RunOutcome, has_label};
 
+/// How one doorbell delivery went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The channel accepted the message.
+    Delivered,
+    /// A transient failure (429, 5xx, timeout, connection): retried on later ticks, given up
+    /// after [`NOTIFY_GIVE_UP`].
+    Failed,
+    /// A permanent refusal (a 4xx other than 429, a channel that is not configured): retrying
+    /// cannot help, so it is given up at once rather than holding the repo's lock for hours.
+    Refused,
+}
+
 /// Records one doorbell delivery: a delivered channel moves from pending to notified; a failed
 /// one counts a failure and, past [`NOTIFY_GIVE_UP`] since the verdict, is given up.
 pub fn after_notify(
     record: &RunRecord,
     channel: Channel,
-    delivered: bool,
+    delivery: Delivery,
     now: Timestamp,
 ) -> RunRecord {
     let mut record = record.clone();
     if let Some(v) = record.verdict.as_mut() {
-        if delivered {
+        let give_up = |v: &mut crate::record::VerdictRecord| {
             v.notify_pending.retain(|c| *c != channel);
-            if !v.notified.contains(&channel) {
-                v.notified.push(channel);
+            if !v.notify_given_up.contains(&channel) {
+                v.notify_given_up.push(channel);
             }
-        } else {
-            v.notify_failures = v.notify_failures.saturating_add(1);
-            if v.notify_pending.contains(&channel) && elapsed(v.at, now) >= NOTIFY_GIVE_UP {
+        };
+        match delivery {
+            Delivery::Delivered => {
                 v.notify_pending.retain(|c| *c != channel);
-                if !v.notify_given_up.contains(&channel) {
-                    v.notify_given_up.push(channel);
+                if !v.notified.contains(&channel) {
+                    v.notified.push(channel);
                 }
+            }
+            Delivery::Failed => {
+                v.notify_failures = v.notify_failures.saturating_add(1);
+                if v.notify_pending.contains(&channel) && elapsed(v.at, now) >= NOTIFY_GIVE_UP {
+                    give_up(v);
+                }
+            }
+            Delivery::Refused => {
+                v.notify_failures = v.notify_failures.saturating_add(1);
+                give_up(v);
             }
         }
     }

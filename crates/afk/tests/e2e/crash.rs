@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use afk_core::record::Verdict;
 use afk_sim::driver::{Tick, TickOptions};
 use afk_sim::infra::{FaultAction, FaultRule, Remote, RequestRecord};
+use futures::StreamExt;
 
 use crate::harness::{Harness, writes};
 
@@ -160,19 +161,26 @@ fn unrecorded_deliveries(log: &[RequestRecord], fault: Fault) -> BTreeSet<Remote
 }
 
 /// Every fault point of one lifecycle: (points tried, violations, repeats inside the window).
+/// Lifecycles run two at a time: each is mostly process start-up and loopback waits.
 async fn sweep(scenario: &str, expected: Verdict) -> (usize, Vec<String>, usize) {
-    let total = clean_request_count(scenario).await;
-    let mut tried = 0;
+    let total = clean_request_count(scenario).await as u64;
+    let points: Vec<(Fault, u64)> = [Fault::ServerError, Fault::DropAfter, Fault::Kill]
+        .into_iter()
+        .flat_map(|f| (0..total).map(move |k| (f, k)))
+        .collect();
+    let tried = points.len();
+    let results: Vec<(Vec<String>, bool)> = futures::stream::iter(points)
+        .map(|(fault, k)| one(scenario, expected, fault, k))
+        .buffer_unordered(2)
+        .collect()
+        .await;
     let mut violations = Vec::new();
     let mut repeats = 0;
-    for fault in [Fault::ServerError, Fault::DropAfter, Fault::Kill] {
-        for k in 0..total as u64 {
-            tried += 1;
-            let (v, repeated) = one(scenario, expected, fault, k).await;
-            repeats += usize::from(repeated && v.is_empty());
-            violations.extend(v);
-        }
+    for (v, repeated) in results {
+        repeats += usize::from(repeated && v.is_empty());
+        violations.extend(v);
     }
+    violations.sort();
     (tried, violations, repeats)
 }
 
