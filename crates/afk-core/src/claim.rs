@@ -175,6 +175,7 @@ fn claimed_record(run: RunId, config: &Config, claimed_at: Timestamp, now: Times
         dispatch_started_at: now,
         dispatched_at: None,
         last_turn_at: None,
+        turn_before: None,
         thread_missing_since: None,
         push: None,
         ci: None,

@@ -51,7 +51,9 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::effect::Effect;
-use crate::evidence::{CiVerdict, CloseReason, DeployVerdict, Evidence, PendingRequest, TurnState};
+use crate::evidence::{
+    CiVerdict, CloseReason, DeployVerdict, Evidence, PendingRequest, ThreadEvidence, TurnState,
+};
 use crate::ids;
 use crate::model::{Timestamp, elapsed, format_duration};
 use crate::plan::Decision;
@@ -524,6 +526,13 @@ fn apply(input: &RunInput, mut record: RunRecord, step: Step, agent: &Agent) -> 
                 at: input.now,
             });
             record.last_turn_at = Some(input.now);
+            record.turn_before = match &input.evidence.thread {
+                ThreadEvidence::Present {
+                    latest_turn: Some(turn),
+                    ..
+                } => Some(turn.turn_id.clone()),
+                _ => None,
+            };
             let start = Effect::StartTurn {
                 repo: record.repo.clone(),
                 issue: record.issue,

@@ -140,6 +140,11 @@ pub struct RunRecord {
     /// When afk last started a turn (first or corrective), to tell a new turn from the old.
     #[serde(default)]
     pub last_turn_at: Option<Timestamp>,
+    /// The id of the turn T3 showed as latest when afk started its last corrective turn: until
+    /// another turn is latest, T3 is still describing the old one (no clock comparison, so a
+    /// skew between afk's and T3's clocks cannot fake a new turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_before: Option<String>,
     /// First tick that found the thread missing from T3 (grace before "thread lost").
     #[serde(default)]
     pub thread_missing_since: Option<Timestamp>,

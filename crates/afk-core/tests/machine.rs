@@ -140,6 +140,7 @@ fn dispatched_run() -> Tick {
         dispatch_started_at: t0(),
         dispatched_at: Some(t0()),
         last_turn_at: Some(t0()),
+        turn_before: None,
         thread_missing_since: None,
         push: None,
         ci: None,
@@ -728,6 +729,32 @@ fn turn_state_caveat_a_just_started_turn_counts_as_running() {
         Decision::FixForward,
         "after the grace the old turn's state is believed"
     );
+}
+
+#[test]
+fn turn_state_caveat_holds_when_t3s_clock_runs_ahead_of_afks() {
+    // The first turn completed red. T3's clock is 20 minutes ahead of afk's, so that turn's
+    // requestedAt is later than the `now` at which afk sends its corrective turn.
+    let mut tick = dispatched_run()
+        .pushed(SHA)
+        .ci_red(&["test"])
+        .red_since(25)
+        .idle()
+        .at(30);
+    if let ThreadEvidence::Present {
+        latest_turn: Some(turn),
+        ..
+    } = &mut tick.evidence.thread
+    {
+        turn.requested_at = Some(minutes(50));
+    }
+    let fix = tick.decide();
+    assert_eq!(fix.decision, Decision::FixForward, "{}", fix.reason);
+    // Three minutes later T3 still shows the old, completed turn: that is not the new turn
+    // ending, so afk must wait rather than send fix 2.
+    let next = tick.after(&fix).at(33).decide();
+    assert_eq!(next.decision, Decision::Wait, "{}", next.reason);
+    assert!(next.effects.iter().all(|e| !e.starts_agent_work()));
 }
 
 #[test]

@@ -50,6 +50,12 @@ pub(super) fn agent_state(record: &RunRecord, thread: &ThreadEvidence, now: Time
     let shows_afks_turn = match (latest_turn, started) {
         (_, None) => true,
         (None, Some(_)) => false,
+        // Only afk's first turn ever ran in this thread.
+        (Some(_), Some(_)) if record.fixes.is_empty() => true,
+        (Some(turn), Some(_)) if record.turn_before.is_some() => {
+            record.turn_before.as_deref() != Some(turn.turn_id.as_str())
+        }
+        // Records written before `turn_before` existed: compare times.
         (Some(turn), Some(started)) => turn.requested_at.is_some_and(|r| r > started),
     };
     if !shows_afks_turn && started.is_some_and(|s| elapsed(s, now) < STARTING_GRACE) {

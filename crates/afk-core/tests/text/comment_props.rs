@@ -156,6 +156,7 @@ prop_compose! {
         spend_usd in spend(),
         question in prop::option::of((nasty(), nasty())),
         verdict in verdict(),
+        turn_before in prop::option::of(nasty()),
     ) -> RunRecord {
         let (claimed_at, dispatch_started_at, dispatched_at, last_turn_at, thread_missing_since, first_red_at) = times;
         let (branch, worktree, project_id, thread_id, dispatch_error) = strings;
@@ -175,6 +176,7 @@ prop_compose! {
             dispatch_started_at,
             dispatched_at,
             last_turn_at,
+            turn_before,
             thread_missing_since,
             push: push.map(|(sha, url, seen_at)| PushRecord { sha, url, seen_at }),
             ci,

@@ -53,6 +53,7 @@ impl RecordBuilder {
             dispatch_started_at: at(0),
             dispatched_at: None,
             last_turn_at: None,
+            turn_before: None,
             thread_missing_since: None,
             push: None,
             ci: None,
