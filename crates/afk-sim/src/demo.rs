@@ -6,14 +6,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
-use afk_core::model::Login;
 use afk_core::plan::{Decision, Plan, render_text};
 use anyhow::Context;
 
 use crate::driver::{Binaries, Tick, TickOptions, run_tick};
 use crate::infra::{Sim, lock};
-use crate::scenario::{BOT, prepare};
+use crate::scenario::{prepare, record_of};
 use crate::world::World;
 
 /// The scenarios the demo walks through, in order.
@@ -126,23 +124,6 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-fn bot_comments(world: &World, repo: &str, issue: u64) -> Vec<CommentFacts> {
-    let gh = lock(&world.github);
-    gh.repo(repo)
-        .map(|r| {
-            r.comments
-                .iter()
-                .filter(|c| c.issue == issue)
-                .map(|c| CommentFacts {
-                    id: c.id,
-                    author: Login::new(c.user.login.clone()),
-                    body: c.body.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Every armed issue has a finished run whose lock is released.
 fn finished(world: &World, repos: &[(String, u64)]) -> bool {
     repos.iter().all(|(repo, n)| {
@@ -150,10 +131,7 @@ fn finished(world: &World, repos: &[(String, u64)]) -> bool {
             .repo(repo)
             .and_then(|r| r.issues.get(n))
             .is_some_and(|i| i.labels.iter().any(|l| l == "agent-in-progress"));
-        let done = matches!(
-            latest_record(&bot_comments(world, repo, *n), &Login::new(BOT)),
-            RecordLookup::Found { record, .. } if record.verdict.is_some()
-        );
+        let done = record_of(world, repo, *n).is_some_and(|(_, r)| r.verdict.is_some());
         done && !locked
     })
 }
@@ -178,9 +156,8 @@ fn report(world: &World, repos: &[(String, u64)]) -> Vec<String> {
                 })
                 .unwrap_or_default()
         };
-        let comments = bot_comments(world, repo, *n);
-        let verdict = match latest_record(&comments, &Login::new(BOT)) {
-            RecordLookup::Found { body, record, .. } => {
+        let verdict = match record_of(world, repo, *n) {
+            Some((body, record)) => {
                 println!(
                     "\n--- status comment on {repo}#{n}\n{}",
                     indent(body.split("<!--").next().unwrap_or("").trim_end())
@@ -190,7 +167,7 @@ fn report(world: &World, repos: &[(String, u64)]) -> Vec<String> {
                     .map(|v| v.verdict.as_str().to_owned())
                     .unwrap_or_else(|| "no verdict".into())
             }
-            _ => "no run".to_owned(),
+            None => "no run".to_owned(),
         };
         println!("\n--- {repo}#{n}: issue {state}; labels [{labels}]");
         verdicts.push(format!("{repo}#{n} {verdict}"));

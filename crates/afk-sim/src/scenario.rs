@@ -379,3 +379,37 @@ api_url = "{kube}"
     }
     out
 }
+
+/// The comments on an issue of the simulated GitHub, as afk-core reads them.
+pub fn comments_of(world: &World, repo: &str, issue: u64) -> Vec<afk_core::comment::CommentFacts> {
+    let gh = lock(&world.github);
+    gh.repo(repo)
+        .map(|r| {
+            r.comments
+                .iter()
+                .filter(|c| c.issue == issue)
+                .map(|c| afk_core::comment::CommentFacts {
+                    id: c.id,
+                    author: afk_core::model::Login::new(c.user.login.clone()),
+                    body: c.body.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// afk's newest run record on an issue (only from the bot account), with its comment body.
+pub fn record_of(
+    world: &World,
+    repo: &str,
+    issue: u64,
+) -> Option<(String, afk_core::record::RunRecord)> {
+    use afk_core::comment::{RecordLookup, latest_record};
+    match latest_record(
+        &comments_of(world, repo, issue),
+        &afk_core::model::Login::new(BOT),
+    ) {
+        RecordLookup::Found { body, record, .. } => Some((body, *record)),
+        _ => None,
+    }
+}

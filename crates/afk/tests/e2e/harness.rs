@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
-use afk_core::model::Login;
+use afk_core::comment::CommentFacts;
 use afk_core::record::RunRecord;
 use afk_sim::driver::{Binaries, Tick, TickOptions, TickRun, run_tick};
 use afk_sim::infra::{FaultRule, RequestRecord, Sim, lock};
-use afk_sim::scenario::{BOT, Setup, prepare};
+use afk_sim::scenario::{Setup, prepare};
 use afk_sim::server::Running;
 use afk_sim::world::World;
 use serde_json::Value;
@@ -107,27 +106,11 @@ impl Harness {
     }
 
     pub fn comments(&self, repo: &str, n: u64) -> Vec<CommentFacts> {
-        let gh = lock(&self.world.github);
-        gh.repo(repo)
-            .map(|r| {
-                r.comments
-                    .iter()
-                    .filter(|c| c.issue == n)
-                    .map(|c| CommentFacts {
-                        id: c.id,
-                        author: Login::new(c.user.login.clone()),
-                        body: c.body.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        afk_sim::scenario::comments_of(&self.world, repo, n)
     }
 
     pub fn record(&self, repo: &str, n: u64) -> Option<RunRecord> {
-        match latest_record(&self.comments(repo, n), &Login::new(BOT)) {
-            RecordLookup::Found { record, .. } => Some(*record),
-            _ => None,
-        }
+        afk_sim::scenario::record_of(&self.world, repo, n).map(|(_, r)| r)
     }
 
     pub fn labels(&self, repo: &str, n: u64) -> Vec<String> {
