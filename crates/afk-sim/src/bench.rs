@@ -289,7 +289,11 @@ impl Fleet {
         }
     }
 
-    async fn measure(&self, bins: &Binaries, tick: Tick) -> anyhow::Result<(TickRun, Vec<RequestRecord>)> {
+    async fn measure(
+        &self,
+        bins: &Binaries,
+        tick: Tick,
+    ) -> anyhow::Result<(TickRun, Vec<RequestRecord>)> {
         let sim = &self.world.sim;
         sim.reset_log();
         sim.set_latency_ms(self.spec.latency_ms);
@@ -363,7 +367,12 @@ fn read_key(r: &RequestRecord) -> (Remote, String, String, String) {
     } else {
         r.body.clone()
     };
-    (r.remote, r.method.clone(), format!("{}?{}", r.path, r.query), body)
+    (
+        r.remote,
+        r.method.clone(),
+        format!("{}?{}", r.path, r.query),
+        body,
+    )
 }
 
 /// Reads repeated within the log (each repetition counts once).
@@ -440,7 +449,9 @@ pub fn report(
 ) -> TickReport {
     let mut by_remote = BTreeMap::new();
     for r in log {
-        *by_remote.entry(r.remote.as_str().to_owned()).or_insert(0u64) += 1;
+        *by_remote
+            .entry(r.remote.as_str().to_owned())
+            .or_insert(0u64) += 1;
     }
     let total = log.len() as u64;
     let duplicates = duplicate_reads(log);

@@ -143,7 +143,8 @@ fn print_t3(r: &afk_sim::bench::T3Report) {
         r.snapshot_bytes,
         r.parse_ms,
         r.peak_rss_kib.map_or("?".to_owned(), |k| k.to_string()),
-        r.peak_to_snapshot.map_or("?".to_owned(), |x| format!("{x:.2}")),
+        r.peak_to_snapshot
+            .map_or("?".to_owned(), |x| format!("{x:.2}")),
         r.wall_ms,
         r.t3_fleet_reads
     );
@@ -156,9 +157,22 @@ fn print_fleet(r: &afk_sim::bench::FleetReport) {
     );
     println!(
         "{:<12} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>6}",
-        "tick", "wall_ms", "requests", "minimum", "writes", "dups", "depth", "rss_kib", "limit_ms", "ratio"
+        "tick",
+        "wall_ms",
+        "requests",
+        "minimum",
+        "writes",
+        "dups",
+        "depth",
+        "rss_kib",
+        "limit_ms",
+        "ratio"
     );
-    for (name, t) in [("poll", &r.poll), ("watch", &r.watch), ("quiet watch", &r.quiet_watch)] {
+    for (name, t) in [
+        ("poll", &r.poll),
+        ("watch", &r.watch),
+        ("quiet watch", &r.quiet_watch),
+    ] {
         println!(
             "{:<12} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>6.2}",
             name,
