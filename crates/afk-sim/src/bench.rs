@@ -175,7 +175,8 @@ pub async fn build_fleet(bins: &Binaries, spec: &FleetSpec) -> anyhow::Result<Fl
         )?;
         for j in 0..spec.issues_per_repo {
             let kind = (i * spec.issues_per_repo + j) % 6;
-            let body = if kind == 4 {
+            let is_live = j == 0 && live.contains(&i);
+            let body = if kind == 4 && !is_live {
                 format!("Needs the new schema.\n\nBlocked by #{tracking}")
             } else {
                 "Serve `GET /healthz` answering 200 `ok`.\n\nAcceptance: a test hits it.".to_owned()
@@ -189,7 +190,7 @@ pub async fn build_fleet(bins: &Binaries, spec: &FleetSpec) -> anyhow::Result<Fl
                 now,
             )?;
             let labeler = if kind == 3 { OUTSIDER } else { MAINTAINER };
-            if j == 0 && live.contains(&i) {
+            if is_live {
                 gh.label_issue(repo, n, "ready-for-agent", Actor::user(MAINTAINER), now)?;
             } else {
                 later.push((repo.clone(), n, labeler));

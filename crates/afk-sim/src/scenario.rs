@@ -168,7 +168,8 @@ pub fn install_credentials(world: &World, running: &Running, dir: &Path) -> anyh
 
 /// Writes `<dir>/config.toml`: every remote pointing at the simulators, kill switch off,
 /// `repos` enrolled (GitHub checks for CI, a Deployment named after the repo), and
-/// `max_in_flight` live runs at most. Returns its path.
+/// `max_in_flight` live runs at most (T3 may run as many threads, and at least 8). Returns its
+/// path.
 pub fn write_config(
     running: &Running,
     dir: &Path,
@@ -348,6 +349,7 @@ fn config_toml(running: &Running, dir: &Path, repos: &[String], max_in_flight: u
 kill_switch = false
 allowlist = [{allow}]
 max_in_flight = {max_in_flight}
+t3_max_busy_threads = {busy}
 
 [limits]
 tick_deadline = "2m"
@@ -379,6 +381,7 @@ webhook_url_file = "{secrets}/slack-webhook"
 api_url = "{kube}"
 "#,
         allow = allow.join(", "),
+        busy = max_in_flight.max(8),
         github = running.url(Remote::Github),
         t3 = running.url(Remote::T3),
         ntfy = running.url(Remote::Ntfy),
