@@ -496,7 +496,14 @@ pub async fn run_t3(bins: &Binaries, threads: usize) -> anyhow::Result<T3Report>
         t3.set_version(T3Version::V0_0_27);
         crate::t3::seed_history(&mut t3, threads, T3_MESSAGES, T3_ACTIVITIES);
     }
-    let config = scenario::write_config(&running, dir.path(), &[], 1)?;
+    // One enrolled repo without live runs: the tick's cost is then the fleet read.
+    let repo = repo_name(0);
+    {
+        let mut gh = lock(&world.github);
+        gh.add_repo(&repo, "main", false)?;
+        gh.set_collaborator(&repo, BOT, Role::Write)?;
+    }
+    let config = scenario::write_config(&running, dir.path(), &[repo], 1)?;
     world.sim.reset_log();
     let run = run_tick(
         bins,
