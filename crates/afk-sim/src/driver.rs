@@ -94,7 +94,15 @@ pub struct TickOptions {
     /// Kill the tick as soon as the simulators hold one of its requests (a `Hold` fault): the
     /// crash sweep's "die right after the previous request".
     pub kill_when_held: Option<Arc<Sim>>,
+    /// Measure the tick's peak resident memory ([`TickRun::peak_rss_kib`]). The tick then runs
+    /// under GNU `time` (`/usr/bin/time -f %M`), which waits for it with `wait4` and reports
+    /// the child's own `ru_maxrss`; ignored when a kill option is set (killing the wrapper
+    /// would leave the tick running) or when `/usr/bin/time` is missing.
+    pub measure_rss: bool,
 }
+
+/// GNU `time`, used to read a tick's peak resident memory.
+const TIME: &str = "/usr/bin/time";
 
 /// What one tick did.
 #[derive(Debug, Clone)]
@@ -118,7 +126,23 @@ pub async fn run_tick(
     now: chrono::DateTime<chrono::Utc>,
     opts: &TickOptions,
 ) -> anyhow::Result<TickRun> {
-    let mut cmd = tokio::process::Command::new(bins.of(tick));
+    let rss_file = if opts.measure_rss
+        && opts.kill_after.is_none()
+        && opts.kill_when_held.is_none()
+        && Path::new(TIME).exists()
+    {
+        Some(tempfile::NamedTempFile::new().context("cannot create a file for the peak RSS")?)
+    } else {
+        None
+    };
+    let mut cmd = match &rss_file {
+        Some(f) => {
+            let mut c = tokio::process::Command::new(TIME);
+            c.args(["-f", "%M", "-o"]).arg(f.path()).arg(bins.of(tick));
+            c
+        }
+        None => tokio::process::Command::new(bins.of(tick)),
+    };
     cmd.arg("--config").arg(config);
     cmd.args(["--log-format", "json"]);
     if opts.dry_run {
@@ -190,6 +214,12 @@ pub async fn run_tick(
         stderr,
         plan,
         wall,
-        peak_rss_kib: None,
+        peak_rss_kib: rss_file.as_ref().and_then(|f| read_peak_rss(f.path())),
     })
+}
+
+/// The last line GNU `time -f %M` wrote: the peak resident set in KiB.
+fn read_peak_rss(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().rev().find_map(|l| l.trim().parse().ok())
 }

@@ -5,6 +5,7 @@
 //! checks). [`server::start`] serves every remote on its own loopback port, instrumented by
 //! [`infra`], plus the `/__sim/*` control endpoints.
 
+pub mod bench;
 pub mod demo;
 pub mod driver;
 pub mod forgejo;

@@ -35,6 +35,28 @@ enum Command {
         #[arg(long)]
         config_out: PathBuf,
     },
+    /// Measure one poll tick and two watch ticks of the real binaries against a simulated fleet
+    /// with injected latency (BENCH.md); or, with --t3-threads, the cost of one T3 fleet read.
+    Bench {
+        #[arg(long, default_value_t = 200)]
+        repos: usize,
+        #[arg(long, default_value_t = 5)]
+        issues_per_repo: usize,
+        #[arg(long, default_value_t = 20)]
+        live_runs: usize,
+        /// Latency added to every simulated request, in milliseconds.
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Run the ticks with request concurrency 1.
+        #[arg(long)]
+        sequential: bool,
+        /// Measure one watch tick reading a pre-0.0.32 /snapshot of N threads instead.
+        #[arg(long)]
+        t3_threads: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +98,94 @@ async fn run(args: Args) -> anyhow::Result<()> {
             scenario,
             config_out,
         } => serve(&scenario, &config_out).await,
+        Command::Bench {
+            repos,
+            issues_per_repo,
+            live_runs,
+            latency_ms,
+            json,
+            sequential,
+            t3_threads,
+        } => {
+            let bins = Binaries::beside_current_exe()?;
+            if let Some(threads) = t3_threads {
+                let report = afk_sim::bench::run_t3(&bins, threads).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print_t3(&report);
+                }
+                return Ok(());
+            }
+            let spec = afk_sim::bench::FleetSpec {
+                repos,
+                issues_per_repo,
+                live_runs,
+                latency_ms,
+                sequential,
+            };
+            let fleet = afk_sim::bench::build_fleet(&bins, &spec).await?;
+            let report = fleet.run(&bins).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_fleet(&report);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_t3(r: &afk_sim::bench::T3Report) {
+    println!(
+        "T3 /snapshot of {} threads: {} bytes, parsed in {} ms; peak RSS {} KiB ({} x the snapshot); watch tick {} ms, {} fleet read(s)",
+        r.threads,
+        r.snapshot_bytes,
+        r.parse_ms,
+        r.peak_rss_kib.map_or("?".to_owned(), |k| k.to_string()),
+        r.peak_to_snapshot
+            .map_or("?".to_owned(), |x| format!("{x:.2}")),
+        r.wall_ms,
+        r.t3_fleet_reads
+    );
+}
+
+fn print_fleet(r: &afk_sim::bench::FleetReport) {
+    println!(
+        "fleet: {} repos x {} issues, {} live runs, latency {} ms, concurrency {}",
+        r.repos, r.issues_per_repo, r.live_runs, r.latency_ms, r.concurrency
+    );
+    println!(
+        "{:<12} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>6}",
+        "tick",
+        "wall_ms",
+        "requests",
+        "minimum",
+        "writes",
+        "dups",
+        "depth",
+        "rss_kib",
+        "limit_ms",
+        "ratio"
+    );
+    for (name, t) in [
+        ("poll", &r.poll),
+        ("watch", &r.watch),
+        ("quiet watch", &r.quiet_watch),
+    ] {
+        println!(
+            "{:<12} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>6.2}",
+            name,
+            t.wall_ms,
+            t.requests.total,
+            t.total_requests,
+            t.writes,
+            t.duplicate_gets,
+            t.depth,
+            t.peak_rss_kib.map_or("?".to_owned(), |k| k.to_string()),
+            t.limit_ms,
+            t.ratio
+        );
     }
 }
 

@@ -101,19 +101,9 @@ pub fn prepare(
             SCENARIOS.join(", ")
         ),
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let secrets = dir.join("secrets");
-    std::fs::create_dir_all(&secrets)?;
-    let workspace = dir.join("workspace");
-    std::fs::create_dir_all(&workspace)?;
-
-    {
-        let mut gh = lock(&world.github);
-        gh.add_token(TRACKER_TOKEN, BOT);
-    }
+    install_credentials(world, running, dir)?;
     {
         let mut t3 = lock(&world.t3);
-        t3.add_token(T3_TOKEN, &[crate::t3::READ_SCOPE, crate::t3::OPERATE_SCOPE]);
         t3.set_version(if name == "frozen" {
             T3Version::V0_0_27
         } else {
@@ -121,9 +111,6 @@ pub fn prepare(
         });
         t3.timing.duration_secs = TURN_SECS;
     }
-    ntfy::add_token(world, NTFY_TOKEN, &["afk"]);
-    ntfy::require_auth(world, true);
-    let hook = slack::add_hook(world, "T0SIM", "B0SIM", SLACK_SECRET);
 
     let mut repos = Vec::new();
     let mut scripts = Vec::new();
@@ -147,6 +134,28 @@ pub fn prepare(
     }
     install_agent(world, scripts);
 
+    let enrolled: Vec<String> = repos.iter().map(|(r, _)| r.clone()).collect();
+    let config_path = write_config(running, dir, &enrolled, 3)?;
+    Ok(Setup {
+        name: name.to_owned(),
+        dir: dir.to_path_buf(),
+        config_path,
+        repos,
+    })
+}
+
+/// Creates `dir` (with `secrets/` and `workspace/`), grants the scenarios' fake credentials
+/// in the simulators and writes them as secret files beside the config.
+pub fn install_credentials(world: &World, running: &Running, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    std::fs::create_dir_all(dir.join("workspace"))?;
+    lock(&world.github).add_token(TRACKER_TOKEN, BOT);
+    lock(&world.t3).add_token(T3_TOKEN, &[crate::t3::READ_SCOPE, crate::t3::OPERATE_SCOPE]);
+    ntfy::add_token(world, NTFY_TOKEN, &["afk"]);
+    ntfy::require_auth(world, true);
+    let hook = slack::add_hook(world, "T0SIM", "B0SIM", SLACK_SECRET);
     write_secret(&secrets.join("tracker-token"), TRACKER_TOKEN)?;
     write_secret(&secrets.join("t3-token"), T3_TOKEN)?;
     write_secret(&secrets.join("ntfy-token"), NTFY_TOKEN)?;
@@ -154,15 +163,23 @@ pub fn prepare(
         &secrets.join("slack-webhook"),
         &format!("{}{hook}", running.url(Remote::Slack)),
     )?;
-    let config = config_toml(running, dir, &repos);
-    let config_path = dir.join("config.toml");
-    std::fs::write(&config_path, config)?;
-    Ok(Setup {
-        name: name.to_owned(),
-        dir: dir.to_path_buf(),
-        config_path,
-        repos,
-    })
+    Ok(())
+}
+
+/// Writes `<dir>/config.toml`: every remote pointing at the simulators, kill switch off,
+/// `repos` enrolled (GitHub checks for CI, a Deployment named after the repo), and
+/// `max_in_flight` live runs at most (T3 may run as many threads, and at least 8). Returns its
+/// path.
+pub fn write_config(
+    running: &Running,
+    dir: &Path,
+    repos: &[String],
+    max_in_flight: u32,
+) -> anyhow::Result<PathBuf> {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config_toml(running, dir, repos, max_in_flight))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 fn seed(repo: &str, script: AgentScript) -> RepoSeed {
@@ -209,7 +226,7 @@ fn seed_repo(world: &World, dir: &Path, s: &RepoSeed) -> anyhow::Result<u64> {
 }
 
 /// A bare repository at `<dir>/remotes/<owner>/<name>.git` with one commit on `main`.
-fn init_git_remote(dir: &Path, repo: &str) -> anyhow::Result<String> {
+pub fn init_git_remote(dir: &Path, repo: &str) -> anyhow::Result<String> {
     let bare = dir.join("remotes").join(format!("{repo}.git"));
     let seed = dir.join("seed").join(repo);
     std::fs::create_dir_all(&seed)?;
@@ -324,14 +341,15 @@ fn finish_ci(world: &World, repo: &str, sha: &str, green: bool) {
 }
 
 /// A complete afk config pointing at the simulators.
-fn config_toml(running: &Running, dir: &Path, repos: &[(String, u64)]) -> String {
+fn config_toml(running: &Running, dir: &Path, repos: &[String], max_in_flight: u32) -> String {
     let secrets = dir.join("secrets");
-    let allow: Vec<String> = repos.iter().map(|(r, _)| format!("\"{r}\"")).collect();
+    let allow: Vec<String> = repos.iter().map(|r| format!("\"{r}\"")).collect();
     let mut out = format!(
         r#"# Written by afk-sim for a simulated world; every remote points at 127.0.0.1.
 kill_switch = false
 allowlist = [{allow}]
-max_in_flight = 3
+max_in_flight = {max_in_flight}
+t3_max_busy_threads = {busy}
 
 [limits]
 tick_deadline = "2m"
@@ -363,6 +381,7 @@ webhook_url_file = "{secrets}/slack-webhook"
 api_url = "{kube}"
 "#,
         allow = allow.join(", "),
+        busy = max_in_flight.max(8),
         github = running.url(Remote::Github),
         t3 = running.url(Remote::T3),
         ntfy = running.url(Remote::Ntfy),
@@ -371,7 +390,7 @@ api_url = "{kube}"
         workspace = dir.join("workspace").display(),
         remotes = dir.join("remotes").display(),
     );
-    for (repo, _) in repos {
+    for repo in repos {
         let name = repo.split('/').nth(1).unwrap_or("app");
         out.push_str(&format!(
             "\n[repos.\"{repo}\"]\nci = [\"github-checks\"]\ndeploy = {{ namespace = \"{name}\", deployment = \"{name}\", container = \"app\" }}\n"
