@@ -95,7 +95,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         return Outcome::Completed;
     }
     let deadline = std::time::Instant::now() + config.limits.tick_deadline;
-    let remotes = match remotes::Remotes::build(&config, deadline).await {
+    let remotes = match remotes::Remotes::build(&config, tick, deadline).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "nothing was done");

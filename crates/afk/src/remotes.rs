@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use afk_core::config::{Config, TrackerKind};
+use afk_core::plan::TickKind;
 use afk_remotes::error::RemoteError;
 use afk_remotes::forgejo::Forgejo;
 use afk_remotes::github::GitHub;
@@ -23,7 +24,8 @@ pub struct Remotes {
     pub tracker: Tracker,
     pub t3: T3,
     pub woodpecker: Option<Woodpecker>,
-    /// Built only when some enrolled repo has a deploy target.
+    /// Built only for the watch (the only tick that checks rollouts), and only when some
+    /// enrolled repo has a deploy target.
     pub kube: Option<Kube>,
     pub ntfy: Option<Ntfy>,
     pub slack: Option<Slack>,
@@ -42,7 +44,11 @@ impl From<RemoteError> for BuildError {
 }
 
 impl Remotes {
-    pub async fn build(config: &Config, deadline: Instant) -> Result<Remotes, BuildError> {
+    pub async fn build(
+        config: &Config,
+        tick: TickKind,
+        deadline: Instant,
+    ) -> Result<Remotes, BuildError> {
         let armed = config.armed().map_err(|e| BuildError(e.to_string()))?;
         let policy = RetryPolicy {
             deadline: Some(deadline),
@@ -74,10 +80,11 @@ impl Remotes {
             )?),
             None => None,
         };
-        let needs_kube = config
-            .allowlist
-            .iter()
-            .any(|r| config.repo(r).deploy.is_some());
+        let needs_kube = tick == TickKind::Watch
+            && config
+                .allowlist
+                .iter()
+                .any(|r| config.repo(r).deploy.is_some());
         let kube = if needs_kube {
             let settings = config.kube.clone().unwrap_or_default();
             let client = match &settings.api_url {
