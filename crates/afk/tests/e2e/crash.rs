@@ -200,7 +200,7 @@ async fn crash_sweep_landed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "slow: 561 fault lifecycles; run with `cargo test -p afk --test e2e crash_sweep_frozen -- --ignored`"]
+#[ignore = "slow (about 500 fault lifecycles): .ci/run runs it on its own, after the suite"]
 async fn crash_sweep_frozen() {
     let (tried, violations, repeats) = sweep("frozen", Verdict::Frozen).await;
     eprintln!(
