@@ -177,6 +177,7 @@ fn claimed_record(run: RunId, config: &Config, claimed_at: Timestamp, now: Times
         last_turn_at: None,
         turn_before: None,
         thread_missing_since: None,
+        idle_unpushed_since: None,
         push: None,
         ci: None,
         deploy: None,

@@ -17,7 +17,7 @@
 //! | 3g | pushed, red, the last two fixes targeted this very failing set on an older commit | `frozen` early (loop guard) |
 //! | 3 | pushed, red, agent idle | `fix-forward`: a corrective turn (`hold` under the kill switch) |
 //! | 5 | pushed, CI or rollout still pending `ci_timeout` after the push was seen | `needs-human` |
-//! | 6 | not pushed, thread error, or the turn ended with nothing pushed | `needs-human` |
+//! | 6 | not pushed, thread error, or the turn ended with nothing pushed (seen on two looks at least [`PUSH_VISIBILITY_GRACE`] apart) | `needs-human` |
 //! | 7 | not pushed, the agent asks for approval or input | `needs-human`, the question kept in the record |
 //! | 8 | not pushed, running longer than `max_run_duration` since dispatch | `needs-human` ("stalled") |
 //! | 11 | thread missing from T3 for [`THREAD_MISSING_GRACE`] | `needs-human` ("thread lost") |
@@ -73,6 +73,11 @@ use verdict::{conclude, finish, upsert_if_changed};
 pub const STARTING_GRACE: Duration = Duration::from_secs(10 * 60);
 /// How long a thread may be missing from T3's fleet read before the run goes to a human.
 pub const THREAD_MISSING_GRACE: Duration = Duration::from_secs(10 * 60);
+/// A turn that ended with no push in sight is looked at again at least this long after, before
+/// "nothing was pushed" is concluded: the forge may list a push a moment after the turn ends,
+/// and a run concluded too early would leave a pushed commit unwatched. Shorter than the watch
+/// cadence, so the second look is the next watch tick.
+pub const PUSH_VISIBILITY_GRACE: Duration = Duration::from_secs(60);
 /// How long after the verdict afk keeps retrying a doorbell before releasing the lock anyway.
 pub const NOTIFY_GIVE_UP: Duration = Duration::from_secs(6 * 60 * 60);
 
@@ -126,7 +131,7 @@ pub fn decide(input: &RunInput) -> RunOutcome {
     }
     let mut record = input.record.clone();
     if record.status == RunStatus::Dispatched {
-        observe(&mut record, input.evidence, input.config, input.now);
+        observe(&mut record, input.evidence, input.config, input.now, &agent);
     }
     if let Some(reason) = human_override(input.evidence, input.config) {
         return conclude(input, record, Verdict::Released, reason, &agent);
@@ -432,6 +437,14 @@ fn unpushed_step(
             } else {
                 "completed"
             };
+            let since = elapsed(record.idle_unpushed_since.unwrap_or(now), now);
+            if since < PUSH_VISIBILITY_GRACE {
+                return Some(Step::Wait(format!(
+                    "the agent's turn {ended} and no commit for this run is on the default \
+                     branch yet; looking once more after {} in case the forge lists the push late",
+                    format_duration(PUSH_VISIBILITY_GRACE)
+                )));
+            }
             return Some(verdict(
                 Verdict::NeedsHuman,
                 format!("the agent's turn {ended} without pushing a commit for this run"),

@@ -148,6 +148,10 @@ pub struct RunRecord {
     /// First tick that found the thread missing from T3 (grace before "thread lost").
     #[serde(default)]
     pub thread_missing_since: Option<Timestamp>,
+    /// First tick that found the agent's turn over with no push for this run: "nothing was
+    /// pushed" is concluded only on a second look (the forge may list a push a moment late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_unpushed_since: Option<Timestamp>,
     #[serde(default)]
     pub push: Option<PushRecord>,
     #[serde(default)]

@@ -142,6 +142,7 @@ fn dispatched_run() -> Tick {
         last_turn_at: Some(t0()),
         turn_before: None,
         thread_missing_since: None,
+        idle_unpushed_since: None,
         push: None,
         ci: None,
         deploy: None,
@@ -819,8 +820,43 @@ fn row5_the_ci_timeout_counts_from_when_afk_first_saw_the_commit() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+fn row6_a_turn_that_completed_without_pushing_is_looked_at_once_more() {
+    let first = dispatched_run().turn(TurnState::Completed, 0).decide();
+    assert_eq!(first.decision, Decision::Wait);
+    assert!(first.reason.contains("once more"), "{}", first.reason);
+    assert_eq!(first.record.idle_unpushed_since, Some(minutes(30)));
+    assert_eq!(
+        kinds(&first),
+        ["upsert-status-comment"],
+        "the first look is recorded"
+    );
+
+    // Too soon for the second look: still waiting, and the first sight is kept.
+    let mut soon = dispatched_run().turn(TurnState::Completed, 0).at(30);
+    soon.record = first.record.clone();
+    soon.now = minutes(30) + chrono::Duration::seconds(30);
+    let out = soon.decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert_eq!(out.record.idle_unpushed_since, Some(minutes(30)));
+
+    // The push shows up on the second look: the run goes on, the first sight is forgotten.
+    let mut late = dispatched_run()
+        .newly_pushed(SHA)
+        .ci_pending()
+        .idle()
+        .at(32);
+    late.record = first.record.clone();
+    let out = late.decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert_eq!(out.record.idle_unpushed_since, None);
+    assert!(out.record.push.is_some());
+}
+
+#[test]
 fn row6_a_turn_that_completed_without_pushing_goes_to_a_human() {
-    let out = dispatched_run().turn(TurnState::Completed, 0).decide();
+    let mut tick = dispatched_run().turn(TurnState::Completed, 0).at(32);
+    tick.record.idle_unpushed_since = Some(minutes(30));
+    let out = tick.decide();
     assert_eq!(out.decision, Decision::NeedsHuman);
     assert!(out.reason.contains("without pushing"), "{}", out.reason);
     assert_eq!(

@@ -88,6 +88,7 @@ pub(super) fn observe(
     evidence: &Evidence,
     config: &Config,
     now: Timestamp,
+    agent: &Agent,
 ) {
     match &evidence.thread {
         ThreadEvidence::Missing => {
@@ -113,6 +114,11 @@ pub(super) fn observe(
         }
         record.ci = ci_summary(&evidence.ci);
         record.deploy = deploy_summary(&evidence.deploy);
+    }
+    if record.push.is_none() && matches!(agent, Agent::Idle(_)) {
+        record.idle_unpushed_since.get_or_insert(now);
+    } else {
+        record.idle_unpushed_since = None;
     }
     if record.push.is_some() && red(evidence).is_some() {
         record.first_red_at.get_or_insert(now);

@@ -157,6 +157,7 @@ prop_compose! {
         question in prop::option::of((nasty(), nasty())),
         verdict in verdict(),
         turn_before in prop::option::of(nasty()),
+        idle_unpushed_since in prop::option::of(time()),
     ) -> RunRecord {
         let (claimed_at, dispatch_started_at, dispatched_at, last_turn_at, thread_missing_since, first_red_at) = times;
         let (branch, worktree, project_id, thread_id, dispatch_error) = strings;
@@ -178,6 +179,7 @@ prop_compose! {
             last_turn_at,
             turn_before,
             thread_missing_since,
+            idle_unpushed_since,
             push: push.map(|(sha, url, seen_at)| PushRecord { sha, url, seen_at }),
             ci,
             deploy,

@@ -55,6 +55,7 @@ impl RecordBuilder {
             last_turn_at: None,
             turn_before: None,
             thread_missing_since: None,
+            idle_unpushed_since: None,
             push: None,
             ci: None,
             deploy: None,
