@@ -11,8 +11,10 @@
 
 use std::fmt::Write as _;
 
+mod bound;
 mod escape;
 
+pub use bound::COMMENT_MAX_CHARS;
 use escape::{code, quote};
 pub use escape::{escape_markdown, minute, safe_url, short_sha};
 
@@ -89,8 +91,14 @@ const PHASES: [&str; 7] = [
     "done",
 ];
 
-/// Renders the whole status comment for `record`.
+/// Renders the whole status comment for `record`, never longer than [`COMMENT_MAX_CHARS`]: a
+/// record too large to fit is compacted first (see `bound`), so `parse` then gives back the
+/// compacted record.
 pub fn render(record: &RunRecord, ctx: &RenderContext) -> String {
+    bound::render_bounded(record, |r| render_whole(r, ctx))
+}
+
+fn render_whole(record: &RunRecord, ctx: &RenderContext) -> String {
     let mut out = String::new();
     render_header(&mut out, record, ctx);
     render_checklist(&mut out, record);

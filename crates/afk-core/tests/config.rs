@@ -795,6 +795,13 @@ fn zero_counts_are_refused() {
 }
 
 #[test]
+fn more_fix_forward_attempts_than_a_comment_can_hold_are_refused() {
+    let err = refused("[limits]\nfix_forward_max_attempts = 101");
+    assert_names(&err, "limits.fix_forward_max_attempts", "101");
+    assert!(err.to_string().contains("1 to 100"), "{err}");
+}
+
+#[test]
 fn bad_labels_are_refused() {
     let err = refused("[labels]\nready = \"\"");
     assert_names(&err, "labels.ready", "\"\"");

@@ -519,6 +519,30 @@ async fn comments_are_created_listed_across_pages_and_edited_with_patch() {
 }
 
 #[tokio::test]
+async fn a_comment_over_the_size_limit_is_refused_with_422() {
+    let env = Env::new().await;
+    let n = env.issue("long");
+    let created = env
+        .gh
+        .create_comment(&env.repo, n, &"x".repeat(65_536))
+        .await
+        .expect("exactly at the limit");
+    for err in [
+        env.gh
+            .create_comment(&env.repo, n, &"é".repeat(65_537))
+            .await
+            .expect_err("create over the limit"),
+        env.gh
+            .edit_comment(&env.repo, created.id, &"x".repeat(65_537))
+            .await
+            .expect_err("edit over the limit"),
+    ] {
+        assert_eq!(err.status(), Some(422));
+        assert!(err.to_string().contains("too long"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn issues_close_with_a_reason_and_reopen() {
     let env = Env::new().await;
     let n = env.issue("to close");

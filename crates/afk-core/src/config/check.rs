@@ -68,6 +68,19 @@ pub(super) fn at_least_one(key: &str, v: u32) -> Result<u32, ConfigError> {
     }
 }
 
+/// A whole number from 1 to `max`.
+pub(super) fn one_to(key: &str, v: u32, max: u32) -> Result<u32, ConfigError> {
+    if (1..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid_number(
+            key,
+            v,
+            &format!("a whole number from 1 to {max}"),
+        ))
+    }
+}
+
 pub(super) fn duration(key: &str, raw: &str) -> Result<Duration, ConfigError> {
     parse_duration(raw).map_err(|e| {
         invalid(

@@ -4,7 +4,7 @@
 use super::check::{
     absolute_path, at_least_one, branch_name, cache_dir, clone_url_template, dns_label,
     dns_subdomain, duration, http_url, instance_id, invalid, invalid_env, invalid_number, label,
-    login, model_name, ntfy_topic, repo_expected, secret_file, shown,
+    login, model_name, ntfy_topic, one_to, repo_expected, secret_file, shown,
 };
 use super::raw::{
     RawConfig, RawLabels, RawLimits, RawT3, RawTracker, RawWorkspace, key_segment, read_repo,
@@ -262,7 +262,8 @@ fn labels(c: &mut Config, l: RawLabels) -> Result<(), ConfigError> {
 fn limits(c: &mut Config, l: RawLimits) -> Result<(), ConfigError> {
     let m = &mut c.limits;
     if let Some(v) = l.fix_forward_max_attempts {
-        m.fix_forward_max_attempts = at_least_one("limits.fix_forward_max_attempts", v)?;
+        // Every attempt stays in the run record, which must fit in one comment.
+        m.fix_forward_max_attempts = one_to("limits.fix_forward_max_attempts", v, 100)?;
     }
     if let Some(v) = l.max_dispatch_attempts {
         m.max_dispatch_attempts = at_least_one("limits.max_dispatch_attempts", v)?;

@@ -380,3 +380,89 @@ fn a_corrupt_newest_bot_record_goes_to_a_human_not_to_an_older_record() {
         RecordLookup::Corrupt { comment_id: 9, .. }
     ));
 }
+
+/// Everything that comes from outside at its largest: a huge question, error and reason, a
+/// matrix build with thousands of failing checks, the most fix-forward attempts the config
+/// allows, and text that costs the most once escaped (`<` and astral characters).
+fn oversized() -> RunRecord {
+    let heavy = |n: usize| "<🦀>".repeat(n);
+    let failing: Vec<_> = (0..3000)
+        .map(|i| {
+            check(
+                &format!("matrix {i} {}", heavy(20)),
+                Some(&format!(
+                    "https://ci.example.test/b/{i}/{}",
+                    "x".repeat(300)
+                )),
+            )
+        })
+        .collect();
+    let names: Vec<String> = (0..500)
+        .map(|i| format!("check {i} {}", heavy(10)))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut b = RecordBuilder::claimed()
+        .dispatch_failed(2, &heavy(30_000))
+        .dispatched()
+        .pushed("9f1c2e4b7a0d")
+        .ci(PhaseState::Red, failing)
+        .deploy(PhaseState::Red, &heavy(30_000))
+        .question("user-input", &heavy(100_000));
+    for minute in 0..100 {
+        b = b.fix("9f1c2e4b7a0d", &names, 50 + minute);
+    }
+    b.verdict(Verdict::Frozen, &heavy(30_000), 300).build()
+}
+
+#[test]
+fn an_oversized_record_is_compacted_to_fit_one_comment() {
+    let record = oversized();
+    let body = render(&record, &ctx());
+    let chars = body.chars().count();
+    assert!(
+        chars <= afk_core::comment::COMMENT_MAX_CHARS,
+        "{chars} characters"
+    );
+    assert!(chars < 65_536, "GitHub refuses {chars} characters");
+    let back = parse(&body).expect("the compacted record parses");
+    // What the machine decides on is exact.
+    assert_eq!(back.run, record.run);
+    assert_eq!(back.status, record.status);
+    assert_eq!(back.push, record.push);
+    assert_eq!(back.fixes.len(), 100);
+    assert_eq!(back.fixes[99].sha, record.fixes[99].sha);
+    assert_eq!(back.fixes[99].at, record.fixes[99].at);
+    let (v, w) = (
+        back.verdict.expect("verdict"),
+        record.verdict.clone().expect("verdict"),
+    );
+    assert_eq!(
+        (v.verdict, v.at, v.notify_pending),
+        (w.verdict, w.at, w.notify_pending)
+    );
+    // What only the comment shows is cut, and says so.
+    assert!(back.question.expect("question").text.ends_with('…'));
+    // The same record renders the same bytes: a quiet tick still writes nothing.
+    assert_eq!(render(&record, &ctx()), body);
+}
+
+#[test]
+fn a_large_but_fitting_record_is_kept_whole() {
+    let failing: Vec<_> = (0..200)
+        .map(|i| {
+            check(
+                &format!("matrix job {i}"),
+                Some(&format!("https://ci.example.test/b/{i}")),
+            )
+        })
+        .collect();
+    let record = RecordBuilder::claimed()
+        .dispatched()
+        .pushed("9f1c2e4b7a0d")
+        .ci(PhaseState::Red, failing)
+        .question("user-input", &"Which way? ".repeat(1000))
+        .build();
+    let body = render(&record, &ctx());
+    assert!(body.chars().count() <= afk_core::comment::COMMENT_MAX_CHARS);
+    assert_eq!(parse(&body).expect("parses"), record);
+}

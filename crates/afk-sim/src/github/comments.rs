@@ -16,7 +16,8 @@ use super::api::{Q, W, caller_actor, since, visible};
 use super::model::{Actor, Role};
 use super::render;
 use super::wire::{
-    Caller, invalid_request, json_response, message, not_found, paginate, parse_body, with_link,
+    Caller, invalid_request, json_response, message, not_found, paginate, parse_body,
+    validation_message, with_link,
 };
 use crate::infra::lock;
 
@@ -50,9 +51,19 @@ pub async fn list_comments(
     with_link(&Value::Array(page), link)
 }
 
+/// GitHub's limit on a comment body, in characters.
+const BODY_MAX_CHARS: usize = 65_536;
+
 fn comment_body(bytes: &[u8]) -> Result<String, Response> {
     match parse_body(bytes)? {
         Value::Object(o) => match o.get("body") {
+            Some(Value::String(b)) if b.chars().count() > BODY_MAX_CHARS => {
+                Err(validation_message(
+                    "IssueComment",
+                    "body",
+                    "body is too long (maximum is 65536 characters)",
+                ))
+            }
             Some(Value::String(b)) => Ok(b.clone()),
             None => Err(invalid_request("\"body\" wasn't supplied.")),
             Some(_) => Err(invalid_request(

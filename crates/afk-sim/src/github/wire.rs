@@ -62,6 +62,19 @@ pub fn validation(resource: &str, field: &str, code: &str) -> Response {
     )
 }
 
+/// 422 `validation-error` with a custom message in its one entry.
+pub fn validation_message(resource: &str, field: &str, msg: &str) -> Response {
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": resource, "field": field, "code": "custom", "message": msg}],
+            "documentation_url": DOCS,
+            "status": "422",
+        }),
+    )
+}
+
 /// 422 for a body that does not match the operation's schema.
 pub fn invalid_request(why: &str) -> Response {
     message(

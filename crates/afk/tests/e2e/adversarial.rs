@@ -705,3 +705,54 @@ async fn after_the_kill_switch_flips_no_agent_work_starts() {
         assert_settled(&h);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_matrix_build_with_hundreds_of_failing_checks_still_fits_one_comment() {
+    let h = Harness::new("frozen").await;
+    let (repo, n) = h.repo();
+    let mut widened = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let (p, w) = h.round(300).await;
+        sane(&p);
+        sane(&w);
+        // Every commit the agent pushed also fails 400 matrix jobs with long names.
+        let now = h.world.sim.now();
+        let mut gh = lock(&h.world.github);
+        let shas: Vec<String> = gh
+            .repo(&repo)
+            .and_then(|r| r.branches.get("main"))
+            .map(|c| c.iter().map(|c| c.sha.clone()).collect())
+            .unwrap_or_default();
+        for sha in shas {
+            if widened.insert(sha.clone()) {
+                for i in 0..400 {
+                    let name = format!("matrix/{i}/{}", "<linux-x86_64-🦀>".repeat(12));
+                    gh.add_check_run(&repo, &sha, &name, "completed", Some("failure"), now)
+                        .expect("check run");
+                }
+            }
+        }
+        drop(gh);
+        if h.record(&repo, n).is_some_and(|r| r.verdict.is_some()) && !h.has_label(&repo, n, LOCK) {
+            break;
+        }
+    }
+    let record = h.record(&repo, n).expect("afk's record is readable");
+    assert_eq!(record.verdict.map(|v| v.verdict), Some(Verdict::Frozen));
+    let longest = h
+        .comments(&repo, n)
+        .iter()
+        .map(|c| c.body.chars().count())
+        .max()
+        .unwrap_or(0);
+    assert!(longest < 65_536, "a comment of {longest} characters");
+    let refused: Vec<_> = h
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 422)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(refused.is_empty(), "refused writes: {refused:?}");
+    assert!(!h.has_label(&repo, n, LOCK));
+    assert_settled(&h);
+}
