@@ -23,6 +23,11 @@ def check(kind_of_render, docs):
                 bad.append(f"Role {role['metadata']['name']} reaches secrets")
             if set(rule.get("verbs", [])) - {"get", "list", "watch"}:
                 bad.append(f"Role {role['metadata']['name']} grants more than get/list/watch")
+    has_roles = any(k in ("Role", "RoleBinding") for k in kinds)
+    if kind_of_render == "base" and has_roles:
+        bad.append("the base enrols no repo, so it must grant no Role in any namespace")
+    if kind_of_render == "armed" and not has_roles:
+        bad.append("the armed overlay enrols a deploy target but grants no rollout reads")
     cronjobs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "CronJob"}
     if set(cronjobs) != {"afk-poll", "afk-watch"}:
         bad.append(f"expected CronJobs afk-poll and afk-watch, found {sorted(cronjobs)}")

@@ -73,7 +73,7 @@ fn the_example_overlay_arms_exactly_its_enrolled_repo() {
         .repo(&enrolled())
         .deploy
         .unwrap_or_else(|| panic!("the enrolled repo has no deploy target"));
-    let rbac = read("deploy/base/rbac-deploy-target.yaml");
+    let rbac = read("deploy/overlays/example/rbac-deploy-target.yaml");
     assert!(
         rbac.contains(&format!("namespace: {}\n", target.namespace)),
         "no Role grants rollout reads in the deploy target's namespace {:?}",
