@@ -83,54 +83,41 @@ fn compact(record: &RunRecord, b: &Budget) -> RunRecord {
     }
     for summary in [r.ci.as_mut(), r.deploy.as_mut()].into_iter().flatten() {
         summary.detail = clip(&summary.detail, b.detail);
-        summary.checks = shorten(&summary.checks, b);
+        summary.checks = shorten(
+            &summary.checks,
+            b,
+            |c| Check {
+                name: clip(&c.name, b.name),
+                url: c.url.clone().filter(|u| cost(u) <= b.url),
+            },
+            |name| Check { name, url: None },
+        );
     }
     for fix in &mut r.fixes {
-        fix.failing = shorten_names(&fix.failing, b);
+        fix.failing = shorten(&fix.failing, b, |n| clip(n, b.name), |n| n);
     }
     r
 }
 
-/// The first `b.checks` checks, names cut, links kept only when short; the last entry says how
-/// many were left out.
-fn shorten(checks: &[Check], b: &Budget) -> Vec<Check> {
+/// The first `b.checks` items, each cut by `cut`; then one made by `note` from a line saying
+/// how many were left out. With `b.checks == 0`, nothing.
+fn shorten<T>(
+    items: &[T],
+    b: &Budget,
+    cut: impl Fn(&T) -> T,
+    note: impl Fn(String) -> T,
+) -> Vec<T> {
     if b.checks == 0 {
         return Vec::new();
     }
-    let mut kept: Vec<Check> = checks
-        .iter()
-        .take(b.checks)
-        .map(|c| Check {
-            name: clip(&c.name, b.name),
-            url: c.url.clone().filter(|u| cost(u) <= b.url),
-        })
-        .collect();
-    if checks.len() > b.checks {
-        kept.push(Check {
-            name: left_out(checks.len() - b.checks),
-            url: None,
-        });
+    let mut kept: Vec<T> = items.iter().take(b.checks).map(cut).collect();
+    if items.len() > b.checks {
+        let n = items.len() - b.checks;
+        kept.push(note(format!(
+            "(and {n} more, not kept: the comment has a size limit)"
+        )));
     }
     kept
-}
-
-fn shorten_names(names: &[String], b: &Budget) -> Vec<String> {
-    if b.checks == 0 {
-        return Vec::new();
-    }
-    let mut kept: Vec<String> = names
-        .iter()
-        .take(b.checks)
-        .map(|n| clip(n, b.name))
-        .collect();
-    if names.len() > b.checks {
-        kept.push(left_out(names.len() - b.checks));
-    }
-    kept
-}
-
-fn left_out(n: usize) -> String {
-    format!("(and {n} more, not kept: the comment has a size limit)")
 }
 
 /// What a character costs in the record block: serde_json's escapes, then the block's own
