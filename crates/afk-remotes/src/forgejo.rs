@@ -33,6 +33,9 @@ use crate::tracker::{Comment, Commit, Issue, IssueState, LabelChange, permission
 /// The remote's name in errors and logs.
 pub(crate) const REMOTE: &str = "forgejo";
 
+/// The colour of the labels afk creates (Forgejo requires one).
+const LABEL_COLOR: &str = "#ededed";
+
 /// Page size asked for (Forgejo's default `MAX_RESPONSE_ITEMS`).
 const PAGE_LIMIT: usize = 50;
 
@@ -285,8 +288,9 @@ impl Forgejo {
         Ok(info.default_branch)
     }
 
-    /// Adds labels by name (they must exist in the repo; Forgejo answers 422 otherwise).
-    /// Adding a label the issue already has is a no-op, so a retry is safe.
+    /// Adds labels by name, creating in the repo any it lacks (Forgejo answers 422 to a name
+    /// the repo does not have). Adding a label the issue already has is a no-op, so a retry
+    /// is safe.
     pub async fn add_labels(
         &self,
         repo: &RepoName,
@@ -296,6 +300,23 @@ impl Forgejo {
         if labels.is_empty() {
             return Ok(());
         }
+        match self.post_labels(repo, number, labels).await {
+            // Forgejo adds only labels the repo already has (GitHub creates them on the fly):
+            // create the missing ones, then add again, once.
+            Err(e) if e.status() == Some(422) => {
+                self.create_missing_labels(repo, labels).await?;
+                self.post_labels(repo, number, labels).await
+            }
+            done => done,
+        }
+    }
+
+    async fn post_labels(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        labels: &[String],
+    ) -> Result<()> {
         let path = format!("{}/issues/{number}/labels", Self::repo_path(repo));
         let body = Body::Json(json!({ "labels": labels }));
         self.http
@@ -305,6 +326,33 @@ impl Forgejo {
                     .idempotent(true),
             )
             .await?;
+        Ok(())
+    }
+
+    /// Creates each of `names` the repo does not have yet (needs write access to issues).
+    async fn create_missing_labels(&self, repo: &RepoName, names: &[String]) -> Result<()> {
+        let path = format!("{}/labels", Self::repo_path(repo));
+        let existing: Vec<wire::Label> = self
+            .paged(
+                &path,
+                &[],
+                |resp, full| Ok((Self::decode(resp, full)?, None)),
+                |_| false,
+            )
+            .await?;
+        for name in names {
+            if existing.iter().any(|l| &l.name == name) {
+                continue;
+            }
+            let body = Body::Json(json!({
+                "name": name,
+                "color": LABEL_COLOR,
+                "description": "managed by afk",
+            }));
+            self.http
+                .send(Request::new(Method::POST, &path, Some(body)).accept(&[201]))
+                .await?;
+        }
         Ok(())
     }
 

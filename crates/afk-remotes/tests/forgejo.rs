@@ -448,18 +448,51 @@ async fn add_labels_by_name_records_the_bot_as_actor() {
         requests(&fx.world, "POST", &format!("/issues/{n}/labels")).len(),
         1
     );
-    // A label the repo does not have is refused by Forgejo.
+    // A label the repo does not have: Forgejo refuses it (422), so afk creates it in the repo
+    // and adds it again, as GitHub would have done by itself.
+    fx.client
+        .add_labels(&fx.repo, n, &["ready-for-human".to_owned()])
+        .await
+        .expect("created, then added");
+    assert!(sim::issue_labels(&fx.world, REPO, n).contains(&"ready-for-human".to_owned()));
+    let created = requests(&fx.world, "POST", "/repos/octo/app/labels");
+    assert_eq!(created.len(), 1, "only the missing label is created");
+    assert_eq!(created[0].status, 201);
+    assert_eq!(
+        requests(&fx.world, "POST", &format!("/issues/{n}/labels")).len(),
+        3,
+        "the refused add, then the add after creating"
+    );
+}
+
+#[tokio::test]
+async fn a_label_that_cannot_be_created_fails_naming_the_request() {
+    let fx = setup().await;
+    let n = issue(&fx.world, "x", "alice", &[READY]);
+    fx.world.sim.add_fault(fault(
+        "/repos/octo/app/labels",
+        "POST",
+        1,
+        FaultAction::Status {
+            status: 403,
+            body: Some(
+                r#"{"message":"token does not have at least one of required scope(s): [write:issue]"}"#
+                    .into(),
+            ),
+            headers: Default::default(),
+        },
+    ));
     let err = fx
         .client
         .add_labels(&fx.repo, n, &["no-such".to_owned()])
         .await
-        .expect_err("unknown label");
-    assert_eq!(err.status(), Some(422));
+        .expect_err("cannot create the label");
+    assert_eq!(err.status(), Some(403));
     assert!(
-        err.to_string()
-            .contains(&format!("POST /repos/octo/app/issues/{n}/labels")),
+        err.to_string().contains("POST /repos/octo/app/labels"),
         "{err}"
     );
+    assert!(!sim::issue_labels(&fx.world, REPO, n).contains(&"no-such".to_owned()));
 }
 
 #[tokio::test]

@@ -24,7 +24,9 @@ use axum::routing::{delete, get};
 use serde_json::{Value, json};
 
 use super::json::{self, Urls};
-use super::model::{Access, ApiError, ApiResult, LabelRef, RUN_STATUS_VALUES, State as Forgejo};
+use super::model::{
+    Access, ApiError, ApiResult, Label, LabelRef, RUN_STATUS_VALUES, State as Forgejo,
+};
 use super::request::{
     Ctx, Paging, Reply, error_response, full_name, json_object, parse_index, required_string,
 };
@@ -34,6 +36,7 @@ pub fn router(world: Arc<World>) -> Router {
     let p = "/api/v1/repos/{owner}/{repo}";
     Router::new()
         .route(p, get(get_repo))
+        .route(&format!("{p}/labels"), get(repo_labels).post(create_label))
         .route(&format!("{p}/issues"), get(list_issues))
         .route(
             &format!("{p}/issues/{{index}}"),
@@ -76,6 +79,54 @@ async fn get_repo(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Respo
         st.authorize(&full, &call.caller, Access::Read)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         Ok(Reply::ok(json::repo(st, r, call.urls)))
+    })
+}
+
+async fn repo_labels(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
+    cx.run(|st, call| {
+        let full = full_name(&owner, &repo);
+        st.authorize(&full, &call.caller, Access::Read)?;
+        let paging = Paging::from(call.query)?;
+        let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
+        let all: Vec<&Label> = r.labels.iter().collect();
+        let (page, headers) = paging.apply(&all, call);
+        let body: Vec<Value> = page.iter().map(|l| json::label(r, l, call.urls)).collect();
+        Ok(Reply {
+            headers,
+            ..Reply::ok(Value::Array(body))
+        })
+    })
+}
+
+/// `CreateLabelOption`: `name` and `color` (six hex digits, `#` optional) are required.
+async fn create_label(
+    cx: Ctx,
+    Path((owner, repo)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let headers = cx.headers.clone();
+    cx.run(|st, call| {
+        let full = full_name(&owner, &repo);
+        st.authorize(&full, &call.caller, Access::Write)?;
+        let obj = json_object(&headers, &body)?;
+        let name = required_string(&obj, "name")?;
+        let color = required_string(&obj, "color")?;
+        let hex = color.strip_prefix('#').unwrap_or(&color);
+        if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ApiError::unprocessable(format!(
+                "[Color]: invalid color {color:?}"
+            )));
+        }
+        let id = st.next_id();
+        let r = st.repo_mut(&full)?;
+        r.labels.push(Label {
+            id,
+            name,
+            color: hex.to_ascii_lowercase(),
+        });
+        let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
+        let created = r.label_by_id(id).ok_or_else(ApiError::not_found)?;
+        Ok(Reply::with(201, json::label(r, created, call.urls)))
     })
 }
 
