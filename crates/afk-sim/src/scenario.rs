@@ -18,17 +18,28 @@ use crate::infra::{Remote, lock};
 use crate::server::Running;
 use crate::t3::{ScriptedTurn, T3Version, TurnCompletion, TurnOutcome};
 use crate::world::World;
-use crate::{kube, ntfy, slack};
+use crate::{forgejo, kube, ntfy, slack, woodpecker};
 
-/// Every scenario `serve` and `demo` know.
-pub const SCENARIOS: [&str; 6] = [
+/// Every scenario `serve` and `demo` know. All but `forgejo` track issues on GitHub with
+/// GitHub check runs for CI; `forgejo` is `landed` on Forgejo with Woodpecker CI.
+pub const SCENARIOS: [&str; 7] = [
     "empty",
     "landed",
     "needs-human",
     "fix-forward",
     "frozen",
     "fleet",
+    "forgejo",
 ];
+
+/// Where a scenario's issues and CI live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forge {
+    /// GitHub issues, GitHub check runs.
+    Github,
+    /// Forgejo issues, Woodpecker pipelines.
+    Forgejo,
+}
 
 /// Recognisable fake secrets: tests assert none of them ever shows up in afk's output.
 pub const TRACKER_TOKEN: &str = "ghp_SIMTOKENtracker0000000000000000000001";
@@ -87,8 +98,14 @@ pub fn prepare(
     name: &str,
     dir: &Path,
 ) -> anyhow::Result<Setup> {
+    let forge = if name == "forgejo" {
+        Forge::Forgejo
+    } else {
+        Forge::Github
+    };
     let seeds = match name {
         "empty" => Vec::new(),
+        "forgejo" => vec![seed("acme/shop", AgentScript::Green)],
         "landed" => vec![seed("acme/shop", AgentScript::Green)],
         "needs-human" => vec![seed("acme/shop", AgentScript::Asks)],
         "fix-forward" => vec![seed("acme/shop", AgentScript::RedThenGreen)],
@@ -115,7 +132,10 @@ pub fn prepare(
     let mut repos = Vec::new();
     let mut scripts = Vec::new();
     for s in &seeds {
-        let number = seed_repo(world, dir, s)?;
+        let number = match forge {
+            Forge::Github => seed_repo(world, dir, s)?,
+            Forge::Forgejo => seed_forgejo_repo(world, dir, s)?,
+        };
         repos.push((s.repo.clone(), number));
         scripts.push((s.repo.clone(), s.script));
         if s.script == AgentScript::Asks {
@@ -132,10 +152,13 @@ pub fn prepare(
             );
         }
     }
-    install_agent(world, scripts);
+    install_agent(world, forge, scripts);
 
     let enrolled: Vec<String> = repos.iter().map(|(r, _)| r.clone()).collect();
-    let config_path = write_config(running, dir, &enrolled, 3)?;
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config_toml(running, dir, forge, &enrolled, 3))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let config_path = path;
     Ok(Setup {
         name: name.to_owned(),
         dir: dir.to_path_buf(),
@@ -152,6 +175,8 @@ pub fn install_credentials(world: &World, running: &Running, dir: &Path) -> anyh
     std::fs::create_dir_all(&secrets)?;
     std::fs::create_dir_all(dir.join("workspace"))?;
     lock(&world.github).add_token(TRACKER_TOKEN, BOT);
+    forgejo::add_user(world, BOT, Some(TRACKER_TOKEN), false);
+    woodpecker::set_token(world, WOODPECKER_TOKEN);
     lock(&world.t3).add_token(T3_TOKEN, &[crate::t3::READ_SCOPE, crate::t3::OPERATE_SCOPE]);
     ntfy::add_token(world, NTFY_TOKEN, &["afk"]);
     ntfy::require_auth(world, true);
@@ -159,6 +184,7 @@ pub fn install_credentials(world: &World, running: &Running, dir: &Path) -> anyh
     write_secret(&secrets.join("tracker-token"), TRACKER_TOKEN)?;
     write_secret(&secrets.join("t3-token"), T3_TOKEN)?;
     write_secret(&secrets.join("ntfy-token"), NTFY_TOKEN)?;
+    write_secret(&secrets.join("woodpecker-token"), WOODPECKER_TOKEN)?;
     write_secret(
         &secrets.join("slack-webhook"),
         &format!("{}{hook}", running.url(Remote::Slack)),
@@ -177,8 +203,11 @@ pub fn write_config(
     max_in_flight: u32,
 ) -> anyhow::Result<PathBuf> {
     let path = dir.join("config.toml");
-    std::fs::write(&path, config_toml(running, dir, repos, max_in_flight))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(
+        &path,
+        config_toml(running, dir, Forge::Github, repos, max_in_flight),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 
@@ -212,17 +241,43 @@ fn seed_repo(world: &World, dir: &Path, s: &RepoSeed) -> anyhow::Result<u64> {
         gh.label_issue(&s.repo, n, "ready-for-agent", Actor::user(MAINTAINER), now)?;
         n
     };
-    let name = s.repo.split('/').nth(1).unwrap_or("app");
+    add_deployment(world, &s.repo, &initial);
+    Ok(number)
+}
+
+/// The same on Forgejo, with the repo active in Woodpecker.
+fn seed_forgejo_repo(world: &World, dir: &Path, s: &RepoSeed) -> anyhow::Result<u64> {
+    let initial = init_git_remote(dir, &s.repo)?;
+    forgejo::add_repo(world, &s.repo, "main", false)?;
+    // Forgejo shows another user's permission to repo admins only.
+    forgejo::set_collaborator(world, &s.repo, BOT, "admin")?;
+    forgejo::set_collaborator(world, &s.repo, MAINTAINER, "admin")?;
+    forgejo::set_collaborator(world, &s.repo, OUTSIDER, "read")?;
+    forgejo::push_commit(world, &s.repo, "main", "initial commit")?;
+    let number = forgejo::add_issue(
+        world,
+        &s.repo,
+        forgejo::NewIssue {
+            title: s.title.clone(),
+            body: s.body.clone(),
+            author: MAINTAINER.to_owned(),
+            labels: Vec::new(),
+            pull_request: false,
+        },
+    )?;
+    forgejo::label_issue(world, &s.repo, number, "ready-for-agent", MAINTAINER)?;
+    woodpecker::add_repo(world, &s.repo);
+    add_deployment(world, &s.repo, &initial);
+    Ok(number)
+}
+
+/// The repo's Deployment (named after the repo), running the image of `sha`.
+fn add_deployment(world: &World, repo: &str, sha: &str) {
+    let name = repo.split('/').nth(1).unwrap_or("app");
     kube::add_deployment(
         world,
-        kube::NewDeployment::new(
-            name,
-            name,
-            "app",
-            &format!("registry.example/{name}:{initial}"),
-        ),
+        kube::NewDeployment::new(name, name, "app", &format!("registry.example/{name}:{sha}")),
     );
-    Ok(number)
 }
 
 /// A bare repository at `<dir>/remotes/<owner>/<name>.git` with one commit on `main`.
@@ -273,7 +328,7 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// The simulated agent: what happens when a turn completes.
-fn install_agent(world: &World, scripts: Vec<(String, AgentScript)>) {
+fn install_agent(world: &World, forge: Forge, scripts: Vec<(String, AgentScript)>) {
     let hook = Arc::new(move |world: &World, done: &TurnCompletion| {
         let Some(run) = done.thread_id.strip_prefix("afk-") else {
             return;
@@ -292,42 +347,99 @@ fn install_agent(world: &World, scripts: Vec<(String, AgentScript)>) {
             "feat: healthz endpoint (turn {})\n\nCloses #{issue}\nAFK-Run: {run}\n",
             done.turn_number
         );
-        let now = world.sim.now();
-        let sha = match lock(&world.github).push_commit(repo, "main", &message, now) {
-            Ok(sha) => sha,
-            Err(e) => {
-                tracing::error!(error = %e, "simulated agent could not push");
-                return;
-            }
-        };
         let green = match script {
             AgentScript::Green | AgentScript::Asks => true,
             AgentScript::RedThenGreen => done.turn_number > 1,
             AgentScript::AlwaysRed => false,
         };
-        let _ = lock(&world.github).add_check_run(repo, &sha, "ci/build", "in_progress", None, now);
-        let (repo, sha) = (repo.clone(), sha.clone());
+        let now = world.sim.now();
+        let ci = match push_and_start_ci(world, forge, repo, &message) {
+            Ok(ci) => ci,
+            Err(e) => {
+                tracing::error!(error = %e, "simulated agent could not push");
+                return;
+            }
+        };
+        let repo = repo.clone();
         world.schedule(
             now + TimeDelta::seconds(CI_SECS),
-            Box::new(move |world: &World| finish_ci(world, &repo, &sha, green)),
+            Box::new(move |world: &World| finish_ci(world, &repo, &ci, green)),
         );
     });
     lock(&world.t3).set_turn_hook(hook);
 }
 
-/// CI reports; a green build is rolled out (the image tag becomes the SHA).
-fn finish_ci(world: &World, repo: &str, sha: &str, green: bool) {
-    {
-        let mut gh = lock(&world.github);
-        if let Ok(r) = gh.repo_mut(repo)
-            && let Some(runs) = r.check_runs.get_mut(sha)
-        {
-            for run in runs.iter_mut() {
-                run.status = "completed".into();
-                run.conclusion = Some(if green { "success" } else { "failure" }.into());
-            }
+/// A pushed commit whose CI is running.
+enum RunningCi {
+    /// GitHub check runs on the commit.
+    Checks { sha: String },
+    /// A Woodpecker pipeline.
+    Pipeline {
+        sha: String,
+        repo_id: i64,
+        number: i64,
+    },
+}
+
+/// Pushes the agent's commit to the default branch and starts its CI.
+fn push_and_start_ci(
+    world: &World,
+    forge: Forge,
+    repo: &str,
+    message: &str,
+) -> anyhow::Result<RunningCi> {
+    let now = world.sim.now();
+    match forge {
+        Forge::Github => {
+            let sha = lock(&world.github).push_commit(repo, "main", message, now)?;
+            lock(&world.github).add_check_run(repo, &sha, "ci/build", "in_progress", None, now)?;
+            Ok(RunningCi::Checks { sha })
+        }
+        Forge::Forgejo => {
+            let sha = forgejo::push_commit(world, repo, "main", message)?;
+            let repo_id = woodpecker::add_repo(world, repo);
+            let number = woodpecker::add_pipeline(
+                world,
+                repo_id,
+                woodpecker::NewPipeline::push(&sha, "running"),
+            )
+            .map_err(|e| anyhow::anyhow!("woodpecker refused the pipeline: {}", e.0))?;
+            Ok(RunningCi::Pipeline {
+                sha,
+                repo_id,
+                number,
+            })
         }
     }
+}
+
+/// CI reports; a green build is rolled out (the image tag becomes the SHA).
+fn finish_ci(world: &World, repo: &str, ci: &RunningCi, green: bool) {
+    let sha = match ci {
+        RunningCi::Checks { sha } => {
+            let mut gh = lock(&world.github);
+            if let Ok(r) = gh.repo_mut(repo)
+                && let Some(runs) = r.check_runs.get_mut(sha)
+            {
+                for run in runs.iter_mut() {
+                    run.status = "completed".into();
+                    run.conclusion = Some(if green { "success" } else { "failure" }.into());
+                }
+            }
+            sha
+        }
+        RunningCi::Pipeline {
+            sha,
+            repo_id,
+            number,
+        } => {
+            let status = if green { "success" } else { "failure" };
+            if let Err(e) = woodpecker::set_status(world, *repo_id, *number, status) {
+                tracing::error!(error = e.0, "simulated CI could not report");
+            }
+            sha
+        }
+    };
     if green {
         let name = repo.split('/').nth(1).unwrap_or("app");
         let _ = kube::set_image(
@@ -341,7 +453,13 @@ fn finish_ci(world: &World, repo: &str, sha: &str, green: bool) {
 }
 
 /// A complete afk config pointing at the simulators.
-fn config_toml(running: &Running, dir: &Path, repos: &[String], max_in_flight: u32) -> String {
+fn config_toml(
+    running: &Running,
+    dir: &Path,
+    forge: Forge,
+    repos: &[String],
+    max_in_flight: u32,
+) -> String {
     let secrets = dir.join("secrets");
     let allow: Vec<String> = repos.iter().map(|r| format!("\"{r}\"")).collect();
     let mut out = format!(
@@ -355,8 +473,8 @@ t3_max_busy_threads = {busy}
 tick_deadline = "2m"
 
 [tracker]
-kind = "github"
-api_url = "{github}"
+kind = "{kind}"
+api_url = "{tracker}"
 token_file = "{secrets}/tracker-token"
 bot_login = "{BOT}"
 
@@ -377,12 +495,24 @@ token_file = "{secrets}/ntfy-token"
 [notify.slack]
 webhook_url_file = "{secrets}/slack-webhook"
 
+[ci.woodpecker]
+api_url = "{woodpecker}/api"
+token_file = "{secrets}/woodpecker-token"
+
 [kube]
 api_url = "{kube}"
 "#,
         allow = allow.join(", "),
         busy = max_in_flight.max(8),
-        github = running.url(Remote::Github),
+        kind = match forge {
+            Forge::Github => "github",
+            Forge::Forgejo => "forgejo",
+        },
+        tracker = match forge {
+            Forge::Github => running.url(Remote::Github).to_owned(),
+            Forge::Forgejo => format!("{}/api/v1", running.url(Remote::Forgejo)),
+        },
+        woodpecker = running.url(Remote::Woodpecker),
         t3 = running.url(Remote::T3),
         ntfy = running.url(Remote::Ntfy),
         kube = running.url(Remote::Kube),
@@ -390,31 +520,69 @@ api_url = "{kube}"
         workspace = dir.join("workspace").display(),
         remotes = dir.join("remotes").display(),
     );
+    let ci = match forge {
+        Forge::Github => "github-checks",
+        Forge::Forgejo => "woodpecker",
+    };
     for repo in repos {
         let name = repo.split('/').nth(1).unwrap_or("app");
         out.push_str(&format!(
-            "\n[repos.\"{repo}\"]\nci = [\"github-checks\"]\ndeploy = {{ namespace = \"{name}\", deployment = \"{name}\", container = \"app\" }}\n"
+            "\n[repos.\"{repo}\"]\nci = [\"{ci}\"]\ndeploy = {{ namespace = \"{name}\", deployment = \"{name}\", container = \"app\" }}\n"
         ));
     }
     out
 }
 
-/// The comments on an issue of the simulated GitHub, as afk-core reads them.
+/// The comments on an issue of the simulated tracker (GitHub, or Forgejo when GitHub has no
+/// such repo), as afk-core reads them.
 pub fn comments_of(world: &World, repo: &str, issue: u64) -> Vec<afk_core::comment::CommentFacts> {
-    let gh = lock(&world.github);
-    gh.repo(repo)
-        .map(|r| {
-            r.comments
-                .iter()
-                .filter(|c| c.issue == issue)
-                .map(|c| afk_core::comment::CommentFacts {
-                    id: c.id,
-                    author: afk_core::model::Login::new(c.user.login.clone()),
-                    body: c.body.clone(),
+    use afk_core::comment::CommentFacts;
+    use afk_core::model::Login;
+    if let Some(r) = lock(&world.github).repo(repo) {
+        return r
+            .comments
+            .iter()
+            .filter(|c| c.issue == issue)
+            .map(|c| CommentFacts {
+                id: c.id,
+                author: Login::new(c.user.login.clone()),
+                body: c.body.clone(),
+            })
+            .collect();
+    }
+    forgejo::issue(world, repo, issue)
+        .map(|i| {
+            i.timeline
+                .into_iter()
+                .filter(|e| e.kind == "comment")
+                .map(|e| CommentFacts {
+                    id: e.id,
+                    author: Login::new(e.user),
+                    body: e.body,
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The labels on an issue of the simulated tracker.
+pub fn labels_of(world: &World, repo: &str, issue: u64) -> Vec<String> {
+    if let Some(r) = lock(&world.github).repo(repo) {
+        return r
+            .issues
+            .get(&issue)
+            .map(|i| i.labels.clone())
+            .unwrap_or_default();
+    }
+    forgejo::issue_labels(world, repo, issue)
+}
+
+/// Whether an issue of the simulated tracker is open.
+pub fn is_open(world: &World, repo: &str, issue: u64) -> bool {
+    if let Some(r) = lock(&world.github).repo(repo) {
+        return r.issues.get(&issue).is_some_and(|i| i.open);
+    }
+    forgejo::issue(world, repo, issue).is_some_and(|i| i.open)
 }
 
 /// afk's newest run record on an issue (only from the bot account), with its comment body.

@@ -114,11 +114,7 @@ impl Harness {
     }
 
     pub fn labels(&self, repo: &str, n: u64) -> Vec<String> {
-        lock(&self.world.github)
-            .repo(repo)
-            .and_then(|r| r.issues.get(&n))
-            .map(|i| i.labels.clone())
-            .unwrap_or_default()
+        afk_sim::scenario::labels_of(&self.world, repo, n)
     }
 
     pub fn has_label(&self, repo: &str, n: u64, label: &str) -> bool {
@@ -126,10 +122,7 @@ impl Harness {
     }
 
     pub fn issue_open(&self, repo: &str, n: u64) -> bool {
-        lock(&self.world.github)
-            .repo(repo)
-            .and_then(|r| r.issues.get(&n))
-            .is_some_and(|i| i.open)
+        afk_sim::scenario::is_open(&self.world, repo, n)
     }
 
     pub fn ntfy(&self) -> Vec<afk_sim::ntfy::Message> {

@@ -36,6 +36,37 @@ async fn landed_closes_the_issue_releases_the_lock_and_rings_low() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_forgejo_repo_with_woodpecker_ci_lands_the_same_way() {
+    use afk_sim::infra::Remote;
+    let h = Harness::new("forgejo").await;
+    let (repo, n) = h.repo();
+    let record = h.run_to_verdict(20).await;
+    let v = record.verdict.expect("verdict");
+    assert_eq!(v.verdict, Verdict::Done, "{}", v.reason);
+    assert!(v.reason.contains("rolled out"), "{}", v.reason);
+    assert!(!h.issue_open(&repo, n), "a landed issue is closed");
+    assert!(h.labels(&repo, n).is_empty(), "{:?}", h.labels(&repo, n));
+    assert_eq!(
+        h.comments(&repo, n).len(),
+        1,
+        "one status comment, edited in place"
+    );
+    assert_eq!(h.ntfy().len(), 1);
+    assert_eq!(h.threads().len(), 1, "exactly one agent");
+    let log = h.requests();
+    let seen = |remote| log.iter().any(|r| r.remote == remote);
+    assert!(seen(Remote::Forgejo) && seen(Remote::Woodpecker));
+    assert!(!seen(Remote::Github), "nothing was asked of GitHub");
+    let ci_reads: Vec<_> = log
+        .iter()
+        .filter(|r| r.remote == Remote::Woodpecker)
+        .map(|r| r.status)
+        .collect();
+    assert!(ci_reads.iter().all(|s| *s == 200), "{ci_reads:?}");
+    h.assert_no_secret_anywhere();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_question_goes_to_a_human_who_sees_it_in_the_comment() {
     let h = Harness::new("needs-human").await;
     let (repo, n) = h.repo();
