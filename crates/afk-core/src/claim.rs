@@ -37,6 +37,8 @@ pub struct ClaimInput<'a> {
     /// The issue's web link, for the caller's plan entry and logs about this claim.
     pub issue_url: &'a str,
     pub latest: Option<&'a PriorRun>,
+    /// When the trusted labeler applied the ready label (the request this claim answers).
+    pub ready_at: Timestamp,
     pub config: &'a Config,
     pub default_branch: &'a str,
     pub now: Timestamp,
@@ -54,17 +56,34 @@ pub struct Claim {
 
 /// Plans the claim of a winner: status comment → lock label → dispatch.
 ///
-/// The run is numbered one past the issue's newest run. If that newest run is still `claimed`
-/// and was never dispatched (a claim that crashed before taking the lock), it is reused with
-/// one more dispatch attempt, editing its comment instead of creating a second one.
-pub fn plan_claim(input: &ClaimInput<'_>) -> Claim {
+/// The run is numbered one past the issue's newest run. If that newest run is still `claimed`,
+/// was never dispatched and answered this very labeling (a claim that failed or crashed before
+/// taking the lock), it is reused with one more dispatch attempt, editing its comment instead
+/// of creating a second one. Once it has used `max_dispatch_attempts`, it is not claimed again
+/// (`Err` says why and what to do): re-applying the ready label asks for a new run.
+pub fn plan_claim(input: &ClaimInput<'_>) -> Result<Claim, String> {
     let reusable = input.latest.filter(|prior| {
         let r = &prior.record;
         r.status == RunStatus::Claimed
             && r.dispatched_at.is_none()
             && r.run.repo() == input.repo
             && r.run.issue() == input.issue.number
+            && r.claimed_at >= input.ready_at
     });
+    if let Some(prior) = reusable {
+        let r = &prior.record;
+        let max = input.config.limits.max_dispatch_attempts;
+        if r.dispatch_attempts >= max {
+            return Err(format!(
+                "not claimed again: run {} was claimed {} times (limit {max}) and never \
+                 dispatched; last error: {}. Fix the cause, then re-apply `{}` to start a new run",
+                r.run,
+                r.dispatch_attempts,
+                r.dispatch_error.as_deref().unwrap_or("none recorded"),
+                input.config.labels.ready
+            ));
+        }
+    }
 
     let (record, comment_id) = match reusable {
         Some(prior) => {
@@ -97,11 +116,11 @@ pub fn plan_claim(input: &ClaimInput<'_>) -> Claim {
         label: input.config.labels.in_progress.clone(),
     };
     let dispatch = dispatch_effect(&record, input.issue, input.config, input.default_branch);
-    Claim {
+    Ok(Claim {
         run: record.run.clone(),
         record,
         effects: vec![status, lock, dispatch],
-    }
+    })
 }
 
 /// Resumes the dispatch of a claimed run (the watcher's row 10): one more dispatch attempt,

@@ -1027,10 +1027,12 @@ fn claim_of(issue: &IssueText, latest: Option<&PriorRun>, config: &Config) -> Cl
         issue,
         issue_url: "https://git.example.test/octo/svc/issues/42",
         latest,
+        ready_at: t(0),
         config,
         default_branch: "main",
         now: t(30),
     })
+    .expect("claimed")
 }
 
 fn spec_of(claim: &Claim) -> &DispatchSpec {
@@ -1227,6 +1229,43 @@ fn a_claim_that_crashed_before_the_lock_is_reused() {
         "afk-octo__svc-42-1-thread-create-a2"
     );
     assert_eq!(spec.message_id, "afk-octo__svc-42-1-msg-1");
+}
+
+#[test]
+fn a_claim_that_never_took_the_lock_stops_after_the_attempt_limit() {
+    let config = test_config();
+    let issue = issue_text(42, "Add the health endpoint");
+    let mut stuck = claim_of(&issue, None, &config).record;
+    stuck.claimed_at = t(10);
+    stuck.dispatch_attempts = config.limits.max_dispatch_attempts;
+    stuck.dispatch_error = Some("add-label failed: HTTP 403".into());
+    let prior = PriorRun {
+        comment_id: 77,
+        record: stuck.clone(),
+    };
+    let input = |ready_at| ClaimInput {
+        repo: &stuck.repo,
+        issue: &issue,
+        issue_url: "https://git.example.test/octo/svc/issues/42",
+        latest: Some(&prior),
+        ready_at,
+        config: &config,
+        default_branch: "main",
+        now: t(30),
+    };
+    let why = plan_claim(&input(t(0))).expect_err("not claimed a fourth time");
+    assert!(why.contains("octo__svc-42-1"), "{why}");
+    assert!(why.contains("add-label failed: HTTP 403"), "{why}");
+    assert!(why.contains("re-apply `ready-for-agent`"), "{why}");
+
+    // Re-applying the ready label after that claim asks for a new run, with fresh attempts.
+    let fresh = plan_claim(&input(t(20))).expect("a new run");
+    assert_eq!(fresh.run.to_string(), "octo__svc-42-2");
+    assert_eq!(fresh.record.dispatch_attempts, 1);
+    match &fresh.effects[0] {
+        Effect::UpsertStatusComment { comment_id, .. } => assert_eq!(*comment_id, None),
+        other => panic!("expected a new status comment, got {other:?}"),
+    }
 }
 
 #[test]

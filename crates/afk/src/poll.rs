@@ -350,15 +350,19 @@ async fn claim_winner(tick: &Tick<'_>, g: &Gathered, w: &Winner) -> ClaimReport 
         Ok(b) => b,
         Err(e) => return ClaimReport::failed(w, e.to_string()),
     };
-    let claim = plan_claim(&ClaimInput {
+    let claim = match plan_claim(&ClaimInput {
         repo: &w.repo,
         issue: &text,
         issue_url: &issue.html_url,
         latest: latest.as_ref(),
+        ready_at: w.ready_at,
         config: tick.config,
         default_branch: &default_branch,
         now: tick.now,
-    });
+    }) {
+        Ok(c) => c,
+        Err(why) => return ClaimReport::failed(w, why),
+    };
     tracing::info!(repo = %w.repo, issue = w.issue, run = %claim.run, reason = %w.reason, dry_run = tick.dry_run, "dispatching");
     let ctx = ErrCtx {
         repo: w.repo.clone(),
@@ -402,8 +406,17 @@ pub async fn apply_claim(
         .iter()
         .partition(|e| !matches!(e, Effect::Dispatch { .. }));
     for e in setup {
-        tick.apply_all(std::slice::from_ref(e), &mut comment, ctx)
-            .await?;
+        if let Err(failed) = tick
+            .apply_all(std::slice::from_ref(e), &mut comment, ctx)
+            .await
+        {
+            // Past the comment (the lock could not be taken): say so in the record, so the
+            // attempt counts and a person reading the comment sees why.
+            if comment.is_some() {
+                return finish_dispatch(tick, ctx, record, &mut comment, Err(failed)).await;
+            }
+            return Err(failed);
+        }
     }
     let mut result = Ok(());
     for e in dispatch {

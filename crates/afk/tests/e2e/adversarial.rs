@@ -756,3 +756,57 @@ async fn a_matrix_build_with_hundreds_of_failing_checks_still_fits_one_comment()
     assert!(!h.has_label(&repo, n, LOCK));
     assert_settled(&h);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_that_cannot_be_taken_stops_reclaiming_until_the_label_is_reapplied() {
+    let h = Harness::new("forgejo").await;
+    let (repo, n) = h.repo();
+    // The bot may not create the lock label in this repo.
+    h.fault(rule(
+        Some(Remote::Forgejo),
+        Some("/api/v1/repos/acme/shop/labels"),
+        status(403, Some(r#"{"message":"Forbidden"}"#), &[]),
+    ));
+    let max = 3; // limits.max_dispatch_attempts, the default
+    let mut last = None;
+    for _ in 0..max + 3 {
+        let p = h.tick(Tick::Poll).await;
+        assert_no_secret(&p);
+        assert_eq!(
+            p.code,
+            Some(1),
+            "a failing claim is a failed tick: {}",
+            p.stderr
+        );
+        last = Some(p);
+        h.world.sim.clock.advance_secs(300);
+    }
+    let record = h.record(&repo, n).expect("the claim's record");
+    assert_eq!(
+        record.dispatch_attempts, max,
+        "claimed {max} times, then no more"
+    );
+    assert!(
+        record
+            .dispatch_error
+            .as_deref()
+            .is_some_and(|e| e.contains("403")),
+        "{:?}",
+        record.dispatch_error
+    );
+    let errors = plan(last.as_ref().expect("a poll ran"))["errors"].to_string();
+    assert!(errors.contains("not claimed again"), "{errors}");
+    assert!(errors.contains("re-apply `ready-for-agent`"), "{errors}");
+    assert!(h.threads().is_empty(), "no agent without the lock");
+    assert!(!h.has_label(&repo, n, LOCK));
+
+    // Fixed, and re-armed by a trusted person: a new run goes all the way.
+    h.world.sim.clear_faults();
+    afk_sim::forgejo::unlabel_issue(&h.world, &repo, n, READY, MAINTAINER).expect("unlabel");
+    afk_sim::forgejo::label_issue(&h.world, &repo, n, READY, MAINTAINER).expect("relabel");
+    let record = h.run_to_verdict(20).await;
+    assert_eq!(record.run.to_string(), "acme__shop-1-2");
+    assert_eq!(record.verdict.map(|v| v.verdict), Some(Verdict::Done));
+    assert_eq!(h.threads().len(), 1);
+    assert_settled(&h);
+}
