@@ -155,10 +155,7 @@ pub fn prepare(
     install_agent(world, forge, scripts);
 
     let enrolled: Vec<String> = repos.iter().map(|(r, _)| r.clone()).collect();
-    let path = dir.join("config.toml");
-    std::fs::write(&path, config_toml(running, dir, forge, &enrolled, 3))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let config_path = path;
+    let config_path = write_forge_config(running, dir, forge, &enrolled, 3)?;
     Ok(Setup {
         name: name.to_owned(),
         dir: dir.to_path_buf(),
@@ -202,10 +199,20 @@ pub fn write_config(
     repos: &[String],
     max_in_flight: u32,
 ) -> anyhow::Result<PathBuf> {
+    write_forge_config(running, dir, Forge::Github, repos, max_in_flight)
+}
+
+fn write_forge_config(
+    running: &Running,
+    dir: &Path,
+    forge: Forge,
+    repos: &[String],
+    max_in_flight: u32,
+) -> anyhow::Result<PathBuf> {
     let path = dir.join("config.toml");
     std::fs::write(
         &path,
-        config_toml(running, dir, Forge::Github, repos, max_in_flight),
+        config_toml(running, dir, forge, repos, max_in_flight),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
