@@ -28,7 +28,10 @@ use serde_json::json;
 
 use crate::error::{ErrorKind, RemoteError, Result};
 use crate::http::{Auth, Body, HttpClient, Request, Response, RetryPolicy, SecretFile};
-use crate::tracker::{Comment, Commit, Issue, IssueState, LabelChange, permission_from_str};
+use crate::tracker::{
+    Comment, Commit, Issue, IssueExtras, IssueState, LabelChange, LinkedBlocker,
+    permission_from_str,
+};
 
 /// The remote's name in errors and logs.
 pub(crate) const REMOTE: &str = "forgejo";
@@ -264,6 +267,38 @@ impl Forgejo {
         _number: IssueNumber,
     ) -> Result<Option<Timestamp>> {
         Ok(None)
+    }
+
+    /// No body edit time (see [`Forgejo::body_last_edited_at`]) and the issues this one depends
+    /// on (`…/issues/{index}/dependencies`). A repo with dependencies turned off answers 404:
+    /// it has none.
+    pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
+        let path = format!("{}/issues/{number}/dependencies", Self::repo_path(repo));
+        let home = repo.to_string();
+        let listed = self
+            .paged(
+                &path,
+                &[],
+                |resp, full| Ok((Self::decode::<Vec<wire::WireDependency>>(resp, full)?, None)),
+                |_| false,
+            )
+            .await;
+        let blockers = match listed {
+            Err(e) if e.status() == Some(404) => Vec::new(),
+            other => other?,
+        };
+        Ok(IssueExtras {
+            body_edited_at: None,
+            linked_blockers: blockers
+                .into_iter()
+                .map(|d| LinkedBlocker {
+                    repo: d.repository.map_or_else(|| home.clone(), |r| r.full_name),
+                    number: d.number,
+                    open: d.state != "closed",
+                })
+                .collect(),
+            unlisted_blockers: 0,
+        })
     }
 
     /// One issue (or pull request); `None` when Forgejo has no such number.

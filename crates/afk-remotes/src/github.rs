@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ErrorKind, RemoteError, Result};
 use crate::http::{RetryPolicy, SecretFile};
-use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueState, LabelChange};
+use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueExtras, IssueState, LabelChange};
 
 pub use etag::EtagCache;
 use transport::{Answer, REMOTE, Transport};
@@ -27,6 +27,9 @@ use wire::{
     CheckRuns, CombinedStatus, GraphqlAnswer, WireComment, WireCommit, WireIssue, WirePermission,
     WorkflowRuns,
 };
+
+/// The one GraphQL query afk sends: the body's last edit and the native blockers.
+const EXTRAS_QUERY: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { issue(number: $number) { lastEditedAt blockedBy(first: 50) { totalCount nodes { number state repository { nameWithOwner } } } } } }";
 
 /// GitHub client (transport, auth, the operations afk needs). Clones share the ETag cache and
 /// the request counters.
@@ -174,15 +177,12 @@ impl GitHub {
         })
     }
 
-    /// When the issue body was last edited (GraphQL `lastEditedAt`); `None` if never.
-    pub async fn body_last_edited_at(
-        &self,
-        repo: &RepoName,
-        number: IssueNumber,
-    ) -> Result<Option<Timestamp>> {
-        let query = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { issue(number: $number) { lastEditedAt } } }";
+    /// When the issue body was last edited (GraphQL `lastEditedAt`; `None` if never) and the
+    /// issues it is blocked by (`blockedBy`, GitHub's native dependencies, at most 50 per
+    /// issue), in one GraphQL query.
+    pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
         let body = json!({
-            "query": query,
+            "query": EXTRAS_QUERY,
             "variables": {"owner": repo.owner(), "name": repo.name(), "number": number},
         });
         let url = self.http.graphql_url();
@@ -191,7 +191,10 @@ impl GitHub {
             .send(Method::POST, &url, Some(&body), &[200], true)
             .await?;
         let gql: GraphqlAnswer = answer.json()?;
-        let what = format!("{} ({repo}#{number} lastEditedAt)", answer.request);
+        let what = format!(
+            "{} ({repo}#{number} lastEditedAt, blockedBy)",
+            answer.request
+        );
         if let Some(errors) = gql.errors() {
             return Err(RemoteError::new(
                 REMOTE,
@@ -202,10 +205,9 @@ impl GitHub {
                 },
             ));
         }
-        let edited = gql
+        let issue = gql
             .data
-            .as_ref()
-            .and_then(|d| d.pointer("/repository/issue"))
+            .and_then(|mut d| d.pointer_mut("/repository/issue").map(Value::take))
             .filter(|i| !i.is_null())
             .ok_or_else(|| {
                 RemoteError::new(
@@ -213,12 +215,19 @@ impl GitHub {
                     what.clone(),
                     ErrorKind::Decode("no repository.issue in the GraphQL answer".into()),
                 )
-            })?
-            .get("lastEditedAt")
-            .cloned()
-            .unwrap_or(Value::Null);
-        serde_json::from_value::<Option<Timestamp>>(edited)
+            })?;
+        serde_json::from_value::<wire::GraphqlIssue>(issue)
+            .map(wire::GraphqlIssue::into_extras)
             .map_err(|e| RemoteError::new(REMOTE, what, ErrorKind::Decode(e.to_string())))
+    }
+
+    /// When the issue body was last edited (see [`GitHub::issue_extras`]).
+    pub async fn body_last_edited_at(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+    ) -> Result<Option<Timestamp>> {
+        Ok(self.issue_extras(repo, number).await?.body_edited_at)
     }
 
     /// One issue (or pull request); `None` when it does not exist (404) or was deleted (410).

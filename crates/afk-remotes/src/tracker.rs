@@ -79,6 +79,27 @@ pub struct Commit {
 
 pub use afk_core::evidence::{CiSignal, SignalState};
 
+/// What the forge says about an issue beyond its listing, read only for issues a trusted
+/// person armed: when the body was last edited, and the forge's own "blocked by" links.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IssueExtras {
+    /// `None`: never edited, or the forge cannot tell.
+    pub body_edited_at: Option<Timestamp>,
+    /// Issues the forge records as blocking this one (native issue dependencies).
+    pub linked_blockers: Vec<LinkedBlocker>,
+    /// Linked blockers the answer did not list (past its page): unknown, so they block.
+    pub unlisted_blockers: u64,
+}
+
+/// One native "blocked by" link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedBlocker {
+    /// `owner/name` as the forge spells it.
+    pub repo: String,
+    pub number: IssueNumber,
+    pub open: bool,
+}
+
 /// The tracker backends.
 #[derive(Debug, Clone)]
 pub enum Tracker {
@@ -121,15 +142,11 @@ impl Tracker {
         }
     }
 
-    /// When the body was last edited, where the forge can tell.
-    pub async fn body_last_edited_at(
-        &self,
-        repo: &RepoName,
-        number: IssueNumber,
-    ) -> Result<Option<Timestamp>> {
+    /// The body's last edit and the native blockers, where the forge has them.
+    pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
         match self {
-            Tracker::GitHub(c) => c.body_last_edited_at(repo, number).await,
-            Tracker::Forgejo(c) => c.body_last_edited_at(repo, number).await,
+            Tracker::GitHub(c) => c.issue_extras(repo, number).await,
+            Tracker::Forgejo(c) => c.issue_extras(repo, number).await,
         }
     }
 

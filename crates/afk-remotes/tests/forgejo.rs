@@ -406,6 +406,41 @@ async fn permission_reports_owner_write_read_and_refusals_as_unknown() {
 }
 
 #[tokio::test]
+async fn native_dependencies_are_the_linked_blockers() {
+    let fx = setup().await;
+    let n = issue(&fx.world, "blocked natively", "alice", &[READY]);
+    let open = issue(&fx.world, "still to do", "alice", &[]);
+    let done = issue(&fx.world, "done already", "alice", &[]);
+    sim::set_issue_open(&fx.world, REPO, done, false, "alice").expect("close");
+    sim::add_dependency(&fx.world, REPO, n, (REPO, open)).expect("depend");
+    sim::add_dependency(&fx.world, REPO, n, (REPO, done)).expect("depend");
+    let extras = fx.client.issue_extras(&fx.repo, n).await.expect("deps");
+    assert_eq!(extras.body_edited_at, None, "Forgejo cannot tell");
+    let got: Vec<(String, u64, bool)> = extras
+        .linked_blockers
+        .iter()
+        .map(|b| (b.repo.clone(), b.number, b.open))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (REPO.to_owned(), open, true),
+            (REPO.to_owned(), done, false)
+        ]
+    );
+    // A repo with dependencies turned off answers 404: no native blockers.
+    fx.world
+        .sim
+        .add_fault(fault("/dependencies", "GET", 1, status_fault(404)));
+    let off = fx
+        .client
+        .issue_extras(&fx.repo, n)
+        .await
+        .expect("404 = none");
+    assert!(off.linked_blockers.is_empty());
+}
+
+#[tokio::test]
 async fn body_last_edited_at_is_unknown_on_forgejo() {
     let fx = setup().await;
     let n = issue(&fx.world, "x", "alice", &[]);

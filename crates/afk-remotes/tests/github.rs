@@ -391,6 +391,40 @@ async fn body_edits_come_from_graphql() {
 }
 
 #[tokio::test]
+async fn native_blockers_come_with_the_edit_time_in_one_query() {
+    let env = Env::new().await;
+    let n = env.issue("blocked natively");
+    let open = env.issue("still to do");
+    let done = env.issue("done already");
+    env.with(|st, now| {
+        st.set_open(
+            "acme/app",
+            done,
+            Some("completed"),
+            Actor::user("alice"),
+            None,
+            now,
+        )
+        .expect("close");
+        st.block("acme/app", n, ("acme/app", open)).expect("block");
+        st.block("acme/app", n, ("acme/app", done)).expect("block");
+    });
+    let extras = env.gh.issue_extras(&env.repo, n).await.expect("gql");
+    assert_eq!(extras.body_edited_at, None);
+    assert_eq!(extras.unlisted_blockers, 0);
+    let got: Vec<(u64, bool)> = extras
+        .linked_blockers
+        .iter()
+        .map(|b| (b.number, b.open))
+        .collect();
+    assert_eq!(got, vec![(open, true), (done, false)]);
+    assert!(extras.linked_blockers.iter().all(|b| b.repo == "acme/app"));
+    assert_eq!(env.seen("/graphql").len(), 1, "one query for both");
+    let plain = env.gh.issue_extras(&env.repo, open).await.expect("gql");
+    assert!(plain.linked_blockers.is_empty());
+}
+
+#[tokio::test]
 async fn single_issue_default_branch_and_missing_issues() {
     let env = Env::new().await;
     let n = env.issue("one");

@@ -164,6 +164,7 @@ pub fn add_issue(world: &World, full: &str, new: NewIssue) -> anyhow::Result<u64
             updated_at: now,
             closed_at: None,
             timeline: Vec::new(),
+            depends_on: Vec::new(),
         },
     );
     st.add_labels(full, index, &label_refs, &author, now)
@@ -398,6 +399,29 @@ fn check_run_status(status: &str) -> anyhow::Result<()> {
             model::RUN_STATUS_VALUES.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Makes `index` depend on (be blocked by) `blocker` (`owner/name`, index).
+pub fn add_dependency(
+    world: &World,
+    full: &str,
+    index: u64,
+    blocker: (&str, u64),
+) -> anyhow::Result<()> {
+    let mut st = lock(&world.forgejo);
+    let exists = st
+        .repo(blocker.0)
+        .is_some_and(|r| r.issues.contains_key(&blocker.1));
+    if !exists {
+        bail!("no issue {}#{} to depend on", blocker.0, blocker.1);
+    }
+    let canonical = st
+        .repo(blocker.0)
+        .map(model::Repo::full_name)
+        .unwrap_or_default();
+    let issue = st.repo_mut(full)?.issue_mut(index)?;
+    issue.depends_on.push((canonical, blocker.1));
     Ok(())
 }
 

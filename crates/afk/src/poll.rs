@@ -19,7 +19,7 @@ use afk_core::prompt::IssueText;
 use afk_core::record::RunRecord;
 use afk_remotes::error::RemoteError;
 use afk_remotes::t3::Fleet;
-use afk_remotes::tracker::{Comment, Issue, IssueState};
+use afk_remotes::tracker::{Comment, Issue, IssueExtras, IssueState};
 use futures::StreamExt;
 
 use crate::remotes::Remotes;
@@ -174,9 +174,11 @@ async fn gather_repo(
             // Edits and blockers only matter for a labeler who may arm the issue: the policy
             // skips anyone else first, so reading them would be wasted requests.
             if listed_bot || (!change.actor_is_bot && permission.may_arm()) {
-                candidate.body_edited_at = tracker.body_last_edited_at(repo, issue.number).await?;
+                let extras = tracker.issue_extras(repo, issue.number).await?;
+                candidate.body_edited_at = extras.body_edited_at;
                 candidate.blockers =
                     resolve_blockers(remotes, repo, &issue.body, &mut blocker_cache).await;
+                add_linked_blockers(&mut candidate.blockers, repo, &extras);
             }
             candidate.ready_label = Some(LabelEvent {
                 actor: change.actor.clone(),
@@ -254,6 +256,39 @@ async fn resolve_blockers(
         out.push(Blocker { reference, state });
     }
     out
+}
+
+/// Adds the forge's native "blocked by" links not already named in the body. Links the forge
+/// did not list are unknown, so they block (fail closed).
+fn add_linked_blockers(blockers: &mut Vec<Blocker>, home: &RepoName, extras: &IssueExtras) {
+    for link in &extras.linked_blockers {
+        let reference = match link.repo.parse::<RepoName>() {
+            Ok(r) => BlockerRef::Issue {
+                repo: r,
+                number: link.number,
+            }
+            .display(home),
+            Err(_) => format!("{}#{}", link.repo, link.number),
+        };
+        if blockers.iter().any(|b| b.reference == reference) {
+            continue;
+        }
+        let state = if link.open {
+            BlockerState::Open
+        } else {
+            BlockerState::Closed
+        };
+        blockers.push(Blocker {
+            reference: format!("{reference} (linked)"),
+            state,
+        });
+    }
+    if extras.unlisted_blockers > 0 {
+        blockers.push(Blocker {
+            reference: format!("{} more linked issue(s)", extras.unlisted_blockers),
+            state: BlockerState::Unresolvable("the forge did not list them".into()),
+        });
+    }
 }
 
 /// What claiming one winner produced.

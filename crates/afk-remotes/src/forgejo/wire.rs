@@ -25,6 +25,21 @@ pub(super) struct Label {
     pub name: String,
 }
 
+/// An issue in the answer of `…/issues/{index}/dependencies` (the issues blocking it).
+#[derive(Debug, Deserialize)]
+pub(super) struct WireDependency {
+    pub number: u64,
+    /// `open` or `closed`; anything but `closed` blocks.
+    pub state: String,
+    #[serde(default)]
+    pub repository: Option<RepoMeta>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RepoMeta {
+    pub full_name: String,
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct WireIssue {
     number: u64,

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use crate::tracker::{CiSignal, Comment, Commit, Issue, LabelChange, SignalState};
+use crate::tracker::{
+    CiSignal, Comment, Commit, Issue, IssueExtras, LabelChange, LinkedBlocker, SignalState,
+};
 
 /// GitHub's placeholder for a deleted account (an actor of `null`).
 const GHOST: &str = "ghost";
@@ -343,6 +345,57 @@ impl GraphqlAnswer {
                 .collect::<Vec<_>>()
                 .join("; "),
         )
+    }
+}
+
+/// `repository.issue` of afk's GraphQL query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GraphqlIssue {
+    #[serde(default)]
+    last_edited_at: Option<Timestamp>,
+    blocked_by: GraphqlBlockers,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphqlBlockers {
+    total_count: u64,
+    nodes: Vec<GraphqlBlocker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphqlBlocker {
+    number: u64,
+    /// `OPEN` or `CLOSED`; anything but `CLOSED` blocks.
+    state: String,
+    repository: GraphqlRepo,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphqlRepo {
+    name_with_owner: String,
+}
+
+impl GraphqlIssue {
+    pub fn into_extras(self) -> IssueExtras {
+        let listed = u64::try_from(self.blocked_by.nodes.len()).unwrap_or(u64::MAX);
+        IssueExtras {
+            body_edited_at: self.last_edited_at,
+            unlisted_blockers: self.blocked_by.total_count.saturating_sub(listed),
+            linked_blockers: self
+                .blocked_by
+                .nodes
+                .into_iter()
+                .map(|b| LinkedBlocker {
+                    repo: b.repository.name_with_owner,
+                    number: b.number,
+                    open: b.state != "CLOSED",
+                })
+                .collect(),
+        }
     }
 }
 

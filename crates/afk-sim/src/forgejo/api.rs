@@ -44,6 +44,10 @@ pub fn router(world: Arc<World>) -> Router {
         )
         .route(&format!("{p}/issues/{{index}}/timeline"), get(timeline))
         .route(
+            &format!("{p}/issues/{{index}}/dependencies"),
+            get(dependencies),
+        )
+        .route(
             &format!("{p}/issues/{{index}}/labels"),
             get(issue_labels).post(add_labels),
         )
@@ -168,6 +172,33 @@ async fn list_issues(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Re
         let body: Vec<Value> = page
             .iter()
             .map(|i| json::issue(st, r, i, call.urls))
+            .collect();
+        Ok(Reply {
+            headers,
+            ..Reply::ok(Value::Array(body))
+        })
+    })
+}
+
+/// The issues `index` depends on, paged like every list.
+async fn dependencies(
+    cx: Ctx,
+    Path((owner, repo, index)): Path<(String, String, String)>,
+) -> Response {
+    cx.run(|st, call| {
+        let full = full_name(&owner, &repo);
+        st.authorize(&full, &call.caller, Access::Read)?;
+        let index = parse_index(&index)?;
+        let paging = Paging::from(call.query)?;
+        let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
+        let i = r.issues.get(&index).ok_or_else(ApiError::not_found)?;
+        let (page, headers) = paging.apply(&i.depends_on, call);
+        let body: Vec<Value> = page
+            .iter()
+            .filter_map(|(other, n)| {
+                let br = st.repo(other)?;
+                Some(json::issue(st, br, br.issues.get(n)?, call.urls))
+            })
             .collect();
         Ok(Reply {
             headers,

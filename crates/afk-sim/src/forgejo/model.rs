@@ -88,6 +88,8 @@ pub struct Issue {
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub timeline: Vec<Event>,
+    /// Issues this one depends on (native dependencies): `(owner/name, index)`.
+    pub depends_on: Vec<(String, u64)>,
 }
 
 impl Issue {

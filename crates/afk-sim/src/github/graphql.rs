@@ -1,6 +1,8 @@
-//! The simulated GitHub GraphQL endpoint: it answers exactly the query afk sends,
-//! `repository(owner, name) { issue(number) { lastEditedAt } }` (literal arguments or variables),
-//! and refuses anything else with a GraphQL error, the way an unknown field would be.
+//! The simulated GitHub GraphQL endpoint: it answers exactly the queries afk sends,
+//! `repository(owner, name) { issue(number) { lastEditedAt } }`, optionally with
+//! `blockedBy(first: N) { totalCount nodes { number state repository { nameWithOwner } } }`
+//! (literal arguments or variables), and refuses anything else with a GraphQL error, the way an
+//! unknown field would be.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,10 +57,16 @@ fn args(text: &str, vars: &Value) -> Result<BTreeMap<String, Value>, String> {
     Ok(out)
 }
 
-const UNSUPPORTED: &str = "This simulated GitHub GraphQL API answers only repository(owner:, name:) { issue(number:) { lastEditedAt } }";
+const UNSUPPORTED: &str = "This simulated GitHub GraphQL API answers only repository(owner:, name:) { issue(number:) { lastEditedAt [blockedBy(first:) { totalCount nodes { number state repository { nameWithOwner } } }] } }";
 
-/// `(owner, name, number)` from the query, or the GraphQL error to answer.
-fn parse(query: &str, vars: &Value) -> Result<(String, String, u64), String> {
+/// The `blockedBy` selection afk reads, without whitespace.
+const BLOCKED_BY_FIELDS: &str = "{totalCountnodes{numberstaterepository{nameWithOwner}}}";
+
+/// What a query asks: `(owner, name, number, blockedBy's first)`.
+type Asked = (String, String, u64, Option<u64>);
+
+/// The query's arguments, or the GraphQL error to answer.
+fn parse(query: &str, vars: &Value) -> Result<Asked, String> {
     let q: String = query.chars().filter(|c| !c.is_whitespace()).collect();
     let start = q.find("{repository(").ok_or(UNSUPPORTED)?;
     let head = &q[..start];
@@ -73,11 +81,32 @@ fn parse(query: &str, vars: &Value) -> Result<(String, String, u64), String> {
         .strip_prefix('{')
         .and_then(|r| r.strip_suffix("}}}"))
         .ok_or(UNSUPPORTED)?;
-    if fields != "lastEditedAt" {
+    let Some(more) = fields.strip_prefix("lastEditedAt") else {
         return Err(format!(
-            "Field '{fields}' is not available on the simulated type 'Issue' (only lastEditedAt)"
+            "Field '{fields}' is not available on the simulated type 'Issue' (only lastEditedAt and blockedBy)"
         ));
-    }
+    };
+    let first = if more.is_empty() {
+        None
+    } else {
+        let (blocked_args, selection) = more
+            .strip_prefix("blockedBy(")
+            .and_then(|m| m.split_once(')'))
+            .ok_or_else(|| {
+                format!("Field '{more}' is not available on the simulated type 'Issue'")
+            })?;
+        if selection != BLOCKED_BY_FIELDS {
+            return Err(format!(
+                "Selection '{selection}' on Field 'blockedBy' is not the one this simulator answers"
+            ));
+        }
+        let first = args(blocked_args, vars)?
+            .get("first")
+            .and_then(Value::as_u64)
+            .filter(|n| (1..=100).contains(n))
+            .ok_or("Argument 'first' on Field 'blockedBy' must be between 1 and 100")?;
+        Some(first)
+    };
     let ra = args(repo_args, vars)?;
     let ia = args(issue_args, vars)?;
     let owner = ra
@@ -92,7 +121,7 @@ fn parse(query: &str, vars: &Value) -> Result<(String, String, u64), String> {
         .get("number")
         .and_then(Value::as_u64)
         .ok_or("Argument 'number' on Field 'issue' has an invalid value")?;
-    Ok((owner.to_owned(), name.to_owned(), number))
+    Ok((owner.to_owned(), name.to_owned(), number, first))
 }
 
 pub async fn graphql(
@@ -107,7 +136,7 @@ pub async fn graphql(
         return gql_error("A query attribute must be specified and must be a string.");
     };
     let vars = v.get("variables").cloned().unwrap_or(Value::Null);
-    let (owner, name, number) = match parse(query, &vars) {
+    let (owner, name, number, first) = match parse(query, &vars) {
         Ok(p) => p,
         Err(e) => return gql_error(&e),
     };
@@ -130,9 +159,26 @@ pub async fn graphql(
             &format!("Could not resolve to an issue or pull request with the number of {number}."),
         );
     };
+    let mut issue = json!({"lastEditedAt": i.body_edited_at.map(time)});
+    if let Some(first) = first {
+        let nodes: Vec<Value> = i
+            .blocked_by
+            .iter()
+            .take(usize::try_from(first).unwrap_or(usize::MAX))
+            .filter_map(|(repo, n)| {
+                let b = st.repo(repo)?.issues.get(n)?;
+                Some(json!({
+                    "number": n,
+                    "state": if b.open { "OPEN" } else { "CLOSED" },
+                    "repository": {"nameWithOwner": repo},
+                }))
+            })
+            .collect();
+        issue["blockedBy"] = json!({"totalCount": i.blocked_by.len(), "nodes": nodes});
+    }
     json_response(
         StatusCode::OK,
-        &json!({"data": {"repository": {"issue": {"lastEditedAt": i.body_edited_at.map(time)}}}}),
+        &json!({"data": {"repository": {"issue": issue}}}),
     )
 }
 
@@ -144,10 +190,22 @@ mod tests {
     fn parses_literal_and_variable_queries() {
         let q =
             r#"query { repository(owner: "o", name: "r") { issue(number: 4) { lastEditedAt } } }"#;
-        assert_eq!(parse(q, &Value::Null), Ok(("o".into(), "r".into(), 4)));
+        assert_eq!(
+            parse(q, &Value::Null),
+            Ok(("o".into(), "r".into(), 4, None))
+        );
         let q = "query($owner:String!,$name:String!,$number:Int!){repository(owner:$owner,name:$name){issue(number:$number){lastEditedAt}}}";
         let vars = json!({"owner": "o", "name": "r", "number": 9});
-        assert_eq!(parse(q, &vars), Ok(("o".into(), "r".into(), 9)));
+        assert_eq!(parse(q, &vars), Ok(("o".into(), "r".into(), 9, None)));
+        let q = "query($n:Int!){repository(owner:\"o\",name:\"r\"){issue(number:$n){lastEditedAt blockedBy(first: 50) { totalCount nodes { number state repository { nameWithOwner } } }}}}";
+        assert_eq!(
+            parse(q, &json!({"n": 2})),
+            Ok(("o".into(), "r".into(), 2, Some(50)))
+        );
+        let wrong = q.replace("state", "title");
+        assert!(parse(&wrong, &json!({"n": 2})).is_err());
+        let too_many = q.replace("50", "101");
+        assert!(parse(&too_many, &json!({"n": 2})).is_err());
         assert!(parse(q, &json!({"owner": "o"})).is_err());
         let other = r#"{ repository(owner:"o",name:"r") { issue(number:1) { title } } }"#;
         assert!(parse(other, &Value::Null).is_err());

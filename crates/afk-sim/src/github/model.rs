@@ -94,6 +94,8 @@ pub struct Issue {
     pub body: Option<String>,
     /// GraphQL `lastEditedAt`: set when the body is edited after creation.
     pub body_edited_at: Option<DateTime<Utc>>,
+    /// Native "blocked by" links: `(owner/name, number)` of each blocking issue.
+    pub blocked_by: Vec<(String, u64)>,
     pub open: bool,
     /// `completed`, `not_planned`, `duplicate`, `reopened` or none.
     pub state_reason: Option<String>,

@@ -129,6 +129,7 @@ impl State {
                 title: title.to_owned(),
                 body: body.map(str::to_owned),
                 body_edited_at: None,
+                blocked_by: Vec::new(),
                 open: true,
                 state_reason: None,
                 labels: Vec::new(),
@@ -206,6 +207,19 @@ impl State {
         let name = issue.labels.remove(pos);
         self.add_event(repo, number, "unlabeled", actor, Some(&name), now)?;
         Ok(true)
+    }
+
+    /// Marks `number` as blocked by `blocker` (`owner/name`, number), a native dependency.
+    pub fn block(&mut self, repo: &str, number: u64, blocker: (&str, u64)) -> anyhow::Result<()> {
+        let exists = self
+            .repo(blocker.0)
+            .is_some_and(|r| r.issues.contains_key(&blocker.1));
+        if !exists {
+            anyhow::bail!("no issue {}#{} to block with", blocker.0, blocker.1);
+        }
+        let issue = self.issue_mut(repo, number)?;
+        issue.blocked_by.push((blocker.0.to_owned(), blocker.1));
+        Ok(())
     }
 
     /// Edits the issue body (sets GraphQL `lastEditedAt`).

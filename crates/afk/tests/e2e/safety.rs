@@ -180,6 +180,50 @@ async fn untrusted_labeler_open_blocker_and_busy_repo_are_skipped_with_their_rea
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_native_blocked_by_link_blocks_until_the_blocker_closes() {
+    let h = Harness::new("landed").await;
+    let (repo, first) = h.repo();
+    let now = h.world.sim.now();
+    let blocker = lock(&h.world.github)
+        .add_issue(&repo, "Design first", None, MAINTAINER, false, now)
+        .expect("issue");
+    lock(&h.world.github)
+        .block(&repo, first, (&repo, blocker))
+        .expect("link");
+    let p = h.tick(Tick::Poll).await;
+    assert_eq!(
+        skip_reason(plan(&p), first).as_deref(),
+        Some("blocked"),
+        "{}",
+        plan(&p)
+    );
+    let detail = plan(&p)["skipped"].to_string();
+    assert!(
+        detail.contains(&format!("#{blocker} (linked) is open")),
+        "{detail}"
+    );
+    assert!(h.threads().is_empty());
+
+    lock(&h.world.github)
+        .set_open(
+            &repo,
+            blocker,
+            Some("completed"),
+            Actor::user(MAINTAINER),
+            None,
+            now,
+        )
+        .expect("close");
+    let p = h.tick(Tick::Poll).await;
+    assert_eq!(
+        plan(&p)["dispatch"][0]["issue"].as_u64(),
+        Some(first),
+        "{}",
+        plan(&p)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_quiet_watch_tick_writes_nothing() {
     let h = Harness::new("landed").await;
     h.tick(Tick::Poll).await;
