@@ -11,7 +11,7 @@
 //!   (removed); the account is not marked as a bot in the API.
 //! - The permission endpoint answers only repo admins (and users asking about themselves):
 //!   a 403 becomes an untrusted [`Permission::Unknown`] telling the operator what to grant.
-//! - Forgejo keeps no API-visible body edit history: [`Forgejo::body_last_edited_at`] is `None`.
+//! - Forgejo keeps no API-visible body edit history: [`Forgejo::issue_extras`] has no edit time.
 //! - Closing has no reason; a closed issue reads back as [`CloseReason::Unspecified`].
 
 mod ci;
@@ -259,19 +259,10 @@ impl Forgejo {
         }
     }
 
-    /// Always `None`: Forgejo's API exposes no edit time or history for an issue body
-    /// (`updated_at` moves on any activity), so edits after labelling cannot be detected here.
-    pub async fn body_last_edited_at(
-        &self,
-        _repo: &RepoName,
-        _number: IssueNumber,
-    ) -> Result<Option<Timestamp>> {
-        Ok(None)
-    }
-
-    /// No body edit time (see [`Forgejo::body_last_edited_at`]) and the issues this one depends
-    /// on (`…/issues/{index}/dependencies`). A repo with dependencies turned off answers 404:
-    /// it has none.
+    /// The issues this one depends on (`…/issues/{index}/dependencies`); a repo with
+    /// dependencies turned off answers 404: it has none. No body edit time: Forgejo's API
+    /// exposes no edit time or history for an issue body (`updated_at` moves on any activity),
+    /// so edits after labelling cannot be detected here.
     pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
         let path = format!("{}/issues/{number}/dependencies", Self::repo_path(repo));
         let home = repo.to_string();

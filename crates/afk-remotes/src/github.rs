@@ -221,15 +221,6 @@ impl GitHub {
             .map_err(|e| RemoteError::new(REMOTE, what, ErrorKind::Decode(e.to_string())))
     }
 
-    /// When the issue body was last edited (see [`GitHub::issue_extras`]).
-    pub async fn body_last_edited_at(
-        &self,
-        repo: &RepoName,
-        number: IssueNumber,
-    ) -> Result<Option<Timestamp>> {
-        Ok(self.issue_extras(repo, number).await?.body_edited_at)
-    }
-
     /// One issue (or pull request); `None` when it does not exist (404) or was deleted (410).
     pub async fn issue(&self, repo: &RepoName, number: IssueNumber) -> Result<Option<Issue>> {
         let path = format!("{}/issues/{number}", repo_path(repo));

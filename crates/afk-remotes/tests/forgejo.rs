@@ -446,9 +446,10 @@ async fn body_last_edited_at_is_unknown_on_forgejo() {
     let n = issue(&fx.world, "x", "alice", &[]);
     assert_eq!(
         fx.client
-            .body_last_edited_at(&fx.repo, n)
+            .issue_extras(&fx.repo, n)
             .await
-            .expect("none"),
+            .expect("none")
+            .body_edited_at,
         None
     );
 }

@@ -372,7 +372,11 @@ async fn body_edits_come_from_graphql() {
     let env = Env::new().await;
     let n = env.issue("edited later");
     assert_eq!(
-        env.gh.body_last_edited_at(&env.repo, n).await.expect("gql"),
+        env.gh
+            .issue_extras(&env.repo, n)
+            .await
+            .expect("gql")
+            .body_edited_at,
         None
     );
     env.world().sim.clock.advance_secs(60);
@@ -380,11 +384,16 @@ async fn body_edits_come_from_graphql() {
         st.edit_body("acme/app", n, "new body", now).expect("edit");
         now
     });
-    let got = env.gh.body_last_edited_at(&env.repo, n).await.expect("gql");
+    let got = env
+        .gh
+        .issue_extras(&env.repo, n)
+        .await
+        .expect("gql")
+        .body_edited_at;
     assert_eq!(got.map(|t| t.timestamp()), Some(when.timestamp()));
     let err = env
         .gh
-        .body_last_edited_at(&env.repo, 999)
+        .issue_extras(&env.repo, 999)
         .await
         .expect_err("no issue");
     assert!(err.to_string().contains("Could not resolve"), "{err}");

@@ -188,11 +188,11 @@ async fn sweep(scenario: &str, expected: Verdict) -> (usize, Vec<String>, usize)
     (tried, violations, repeats)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn crash_sweep_landed() {
-    let (tried, violations, repeats) = sweep("landed", Verdict::Done).await;
+/// Sweeps one lifecycle, reports its figures and fails on any violation.
+async fn check_sweep(name: &str, scenario: &str, expected: Verdict) {
+    let (tried, violations, repeats) = sweep(scenario, expected).await;
     eprintln!(
-        "crash sweep landed: {tried} fault points, {} violations, {repeats} doorbell repeats inside the at-least-once window",
+        "crash sweep {name}: {tried} fault points, {} violations, {repeats} doorbell repeats inside the at-least-once window",
         violations.len()
     );
     assert!(
@@ -201,35 +201,20 @@ async fn crash_sweep_landed() {
         violations.join("\n")
     );
     assert!(tried > 30, "the sweep covered only {tried} points");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_sweep_landed() {
+    check_sweep("landed", "landed", Verdict::Done).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "slow (about 500 fault lifecycles): .ci/run runs it on its own, after the suite"]
 async fn crash_sweep_frozen() {
-    let (tried, violations, repeats) = sweep("frozen", Verdict::Frozen).await;
-    eprintln!(
-        "crash sweep frozen: {tried} fault points, {} violations, {repeats} doorbell repeats inside the at-least-once window",
-        violations.len()
-    );
-    assert!(
-        violations.is_empty(),
-        "{tried} fault points, violations:\n{}",
-        violations.join("\n")
-    );
-    assert!(tried > 30, "the sweep covered only {tried} points");
+    check_sweep("frozen", "frozen", Verdict::Frozen).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_sweep_landed_on_forgejo() {
-    let (tried, violations, repeats) = sweep("forgejo", Verdict::Done).await;
-    eprintln!(
-        "crash sweep landed on forgejo: {tried} fault points, {} violations, {repeats} doorbell repeats inside the at-least-once window",
-        violations.len()
-    );
-    assert!(
-        violations.is_empty(),
-        "{tried} fault points, violations:\n{}",
-        violations.join("\n")
-    );
-    assert!(tried > 30, "the sweep covered only {tried} points");
+    check_sweep("landed on forgejo", "forgejo", Verdict::Done).await;
 }
