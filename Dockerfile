@@ -2,7 +2,7 @@
 # afk: the afk-poll and afk-watch CronJob binaries in one small image.
 #
 # Runtime base: a slim Debian, not distroless. The poller runs the real `git` for workspaces
-# (SPEC §6: clone, fetch, worktree add/remove, prune, gc over HTTPS), and git needs its helpers
+# (SPEC §6: clone, fetch, checkout, gc over HTTPS), and git needs its helpers
 # (git-remote-https), libcurl, zlib, pcre2 and CA certificates; copying that closure into a
 # distroless image by hand is fragile, so the runtime installs git from Debian instead. No shell
 # is ever invoked by afk (git runs with an argument vector), the image runs as a non-root user,
@@ -24,15 +24,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 FROM ${RUNTIME_IMAGE} AS runtime
 # Versions follow the pinned base image's Debian release; its security updates are wanted.
-# safe.directory: the workspace volume is shared with T3's pod, whose agent may own files there;
-# git would otherwise refuse to work in a checkout another uid created.
+# No safe.directory: afk runs git only in the repos' mirrors and in run clones it is still
+# building, all owned by its own uid, and it reads no system or global git config anyway
+# (docs/operations.md, "Workspace isolation").
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 65532 afk \
-    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin afk \
-    && git config --system safe.directory '/data/afk/*'
+    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin afk
 COPY --from=build /out/afk-poll /out/afk-watch /usr/local/bin/
 ENV HOME=/tmp \
     AFK_CONFIG=/etc/afk/config.toml

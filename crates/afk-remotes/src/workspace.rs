@@ -1,10 +1,18 @@
-//! Git workspaces (SPEC §6): one persistent checkout per enrolled repo and one worktree per run,
-//! under a root shared with T3's pod, driven through the real `git` binary.
+//! Git workspaces (SPEC §6): one mirror per enrolled repo that only afk writes, and one
+//! independent clone per run that belongs to the agent, under a root shared with T3's pod,
+//! driven through the real `git` binary.
+//!
+//! Nothing the agent can write is executed or trusted by afk. afk runs git only in the mirror
+//! (whose config it rewrites before each use) and in a run's clone while building it beside its
+//! final place; once the clone is renamed into place afk never runs git in it again: a retry
+//! reads its `.git/HEAD` as a plain file, and `done` removes it as plain files. Every git
+//! command runs with a cleared environment, no system or global config, hooks and fsmonitor off
+//! and the other program-running keys pinned on the command line; the tracker credential goes
+//! (as an `http.extraHeader` in the environment, never in the argument list or a file) only to
+//! the commands that talk to the remote.
 //!
 //! Every path is derived from a validated `RepoName`/`RunId` and checked to stay inside the root.
-//! Git always runs as a child process with an argument vector (never a shell string), with
-//! prompts disabled and, when a credential is configured, an `http.extraHeader` passed through
-//! the environment so the token is in neither the argument list nor `.git/config`.
+//! Git always runs as a child process with an argument vector (never a shell string).
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -20,6 +28,38 @@ use crate::http::SecretFile;
 const REMOTE: &str = "git";
 /// Suffix of the marker file that says a worktree is kept for a person (needs-human/frozen).
 const RETAINED_SUFFIX: &str = ".retained";
+/// Suffix of a clone (mirror or run) being built, renamed into place when complete.
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The only variables of afk's environment git sees (the rest is set explicitly): where the
+/// programs are, where temporary files go, and the operator's TLS and proxy settings.
+const PASSED_ENV: [&str; 10] = [
+    "PATH",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// Config keys that can make git run a program (or hand a credential to one) during clone,
+/// fetch, checkout or gc, pinned on every command line; command-line config wins over any
+/// repository's `config`. What cannot be pinned this way (`include.path`, `filter.<driver>`,
+/// `core.alternateRefsCommand`...) lives only in a repository's own config, which afk writes
+/// itself before it runs git in that repository.
+const CONFIG_OVERRIDES: [(&str, &str); 7] = [
+    ("core.hooksPath", "/dev/null"),
+    ("core.fsmonitor", "false"),
+    ("core.sshCommand", "ssh"),
+    ("core.pager", "cat"),
+    ("credential.helper", ""),
+    ("protocol.ext.allow", "never"),
+    ("gc.autoDetach", "false"),
+];
 
 /// The workspace root and how to reach the repos.
 #[derive(Debug, Clone)]
@@ -96,53 +136,64 @@ impl Workspaces {
         self.clone_url_template.replace("{repo}", &repo.to_string())
     }
 
-    /// Makes sure the repo's persistent checkout exists and is fresh: clones it the first time,
-    /// then fetches (with prune) every time. Returns the checkout path.
+    /// Makes sure the repo's mirror exists and is fresh: clones it (bare) the first time, then
+    /// fetches every branch (with prune) every time. Returns the mirror's path.
+    ///
+    /// Only afk writes the mirror. Before each use afk rewrites its `config` with its own
+    /// content, removes its `hooks/` and any `objects/info/alternates`, and checks its `HEAD`
+    /// (defence in depth should the volume's permissions let an agent reach it). A folder that
+    /// is not such a mirror (a clone that died half-way, or the non-bare checkout an older afk
+    /// kept there) is removed and cloned again.
     pub async fn prepare_checkout(&self, repo: &RepoName) -> Result<PathBuf> {
         let path = self.checkout_path(repo);
         self.check_inside(&path)?;
         let url = self.clone_url(repo);
-        if path.join(".git").exists() {
-            let origin = self
-                .git_out(Some(&path), &["remote", "get-url", "origin"])
+        check_config_value(&url)?;
+        if !is_mirror(&path).await {
+            let partial = partial_path(&path);
+            self.check_inside(&partial)?;
+            remove_any(&partial).await?;
+            remove_any(&path).await?;
+            make_dir(path.parent().unwrap_or(&self.root)).await?;
+            let target = partial.to_string_lossy().into_owned();
+            self.git_remote(None, &["clone", "--bare", "--quiet", "--", &url, &target])
                 .await?;
-            if origin.trim() != url {
-                return Err(local(format!(
-                    "the checkout {} points at a different origin than {repo}; move it away or fix clone_url_template",
-                    path.display()
-                )));
-            }
-        } else {
-            if path.exists() {
-                // A clone that died half-way: start again.
-                remove_dir(&path).await?;
-            }
-            let parent = path.parent().unwrap_or(&self.root).to_path_buf();
-            make_dir(&parent).await?;
-            let target = path.to_string_lossy().into_owned();
-            self.git_out(None, &["clone", "--no-checkout", "--", &url, &target])
-                .await?;
+            secure_mirror(&partial, &url).await?;
+            keep_all_private(&partial).await?;
+            rename(&partial, &path).await?;
         }
-        self.git_out(Some(&path), &["fetch", "--prune", "origin"])
-            .await?;
+        secure_mirror(&path, &url).await?;
+        self.git_remote(
+            Some(&path),
+            &[
+                "fetch",
+                "--prune",
+                "--quiet",
+                "--",
+                &url,
+                "+refs/heads/*:refs/heads/*",
+            ],
+        )
+        .await?;
         Ok(path)
     }
 
-    /// The remote's default branch as the checkout sees it (`origin/HEAD`).
+    /// The remote's default branch as the mirror recorded it when it was cloned (its `HEAD`),
+    /// read as a plain file and validated.
     pub async fn default_branch(&self, repo: &RepoName) -> Result<String> {
         let path = self.checkout_path(repo);
-        let head = self
-            .git_out(
-                Some(&path),
-                &["symbolic-ref", "--short", "refs/remotes/origin/HEAD"],
-            )
-            .await?;
-        Ok(head.trim().trim_start_matches("origin/").to_owned())
+        self.check_inside(&path)?;
+        read_head(&path).await
     }
 
-    /// Makes sure the run's worktree exists on `branch`, created from the freshly fetched
-    /// `origin/<default_branch>`. Idempotent: a worktree already there on that branch is kept
-    /// as it is (a retry after a crash finds the same worktree).
+    /// Makes sure the run's clone exists on `branch`, created from the freshly fetched
+    /// `<default_branch>` of the mirror. The clone is independent of the mirror (its own `.git`
+    /// and objects) and, once in place, belongs to the agent: afk never runs git in it again.
+    ///
+    /// It is built beside its final place (`<run id>.partial`) and renamed into place only when
+    /// complete, so a tick killed mid-way leaves a partial folder the next attempt removes. A
+    /// clone already in place is kept as it is when its `.git/HEAD` (read as a plain file) names
+    /// `branch`: a retry after a crash finds the same clone, with whatever the agent did in it.
     pub async fn ensure_worktree(
         &self,
         run: &RunId,
@@ -151,75 +202,81 @@ impl Workspaces {
     ) -> Result<PathBuf> {
         check_ref_name(branch)?;
         check_ref_name(default_branch)?;
-        let checkout = self.prepare_checkout(run.repo()).await?;
         let path = self.worktree_path(run);
         self.check_inside(&path)?;
-        if path.join(".git").exists() {
-            let current = self
-                .git_out(Some(&path), &["rev-parse", "--abbrev-ref", "HEAD"])
-                .await?;
-            if current.trim() == branch {
-                return Ok(path);
+        match tokio::fs::symlink_metadata(&path).await {
+            Ok(meta) if meta.is_dir() => {
+                let current = read_head(&path.join(".git")).await.map_err(|e| {
+                    local(format!(
+                        "the run's clone {} is there but its branch cannot be read ({e}); a person should look before afk touches it",
+                        path.display()
+                    ))
+                })?;
+                if current == branch {
+                    return Ok(path);
+                }
+                return Err(local(format!(
+                    "the run's clone {} is on branch {current} instead of {branch}; a person should look before afk touches it",
+                    path.display()
+                )));
             }
-            return Err(local(format!(
-                "the worktree {} is on branch {} instead of {branch}; a person should look before afk touches it",
-                path.display(),
-                current.trim()
-            )));
+            Ok(_) => {
+                return Err(local(format!(
+                    "{} is not a folder (a symlink or a file took the run's clone's place); a person should look before afk touches it",
+                    path.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(local(format!("cannot inspect {}: {e}", path.display())));
+            }
         }
-        if path.exists() {
-            remove_dir(&path).await?;
-        }
-        self.git_out(Some(&checkout), &["worktree", "prune"])
-            .await?;
+        let mirror = self.prepare_checkout(run.repo()).await?;
+        let url = self.clone_url(run.repo());
+        let partial = partial_path(&path);
+        self.check_inside(&partial)?;
+        remove_any(&partial).await?;
         make_dir(path.parent().unwrap_or(&self.root)).await?;
-        let target = path.to_string_lossy().into_owned();
-        let start = format!("origin/{default_branch}");
-        self.git_out(
-            Some(&checkout),
-            &["worktree", "add", "-B", branch, "--", &target, &start],
+        let source = mirror.to_string_lossy().into_owned();
+        let target = partial.to_string_lossy().into_owned();
+        // A plain copy of the objects (no hard links): nothing in the run's clone is shared
+        // with the mirror, so nothing written there can change what the next run starts from.
+        self.git_local(
+            None,
+            &[
+                "clone",
+                "--no-checkout",
+                "--no-hardlinks",
+                "--quiet",
+                "--",
+                &source,
+                &target,
+            ],
         )
         .await?;
+        // The clone's own config, written by afk: `origin` is the real repo (no credential), so
+        // the agent pushes where the issue lives, and nothing points back at the mirror.
+        write_atomic(&partial.join(".git/config"), &clone_config(&url)).await?;
+        let start = format!("refs/remotes/origin/{default_branch}");
+        self.git_local(
+            Some(&partial),
+            &["checkout", "--quiet", "--no-track", "-b", branch, &start],
+        )
+        .await?;
+        share_with_group(&partial).await?;
+        rename(&partial, &path).await?;
         Ok(path)
     }
 
-    /// Removes a finished run's worktree and its local branch (the work is on the default
-    /// branch). Idempotent.
+    /// Removes a finished run's clone (the work is on the default branch) without running git
+    /// in it: a plain removal that never follows a symlink. Idempotent.
     pub async fn remove_worktree(&self, run: &RunId, branch: &str) -> Result<()> {
         check_ref_name(branch)?;
-        let checkout = self.checkout_path(run.repo());
         let path = self.worktree_path(run);
         self.check_inside(&path)?;
-        if checkout.join(".git").exists() {
-            if path.exists() {
-                let target = path.to_string_lossy().into_owned();
-                self.git_out(
-                    Some(&checkout),
-                    &["worktree", "remove", "--force", "--", &target],
-                )
-                .await?;
-            }
-            self.git_out(Some(&checkout), &["worktree", "prune"])
-                .await?;
-            let exists = self
-                .git_status(
-                    Some(&checkout),
-                    &[
-                        "rev-parse",
-                        "--verify",
-                        "--quiet",
-                        &format!("refs/heads/{branch}"),
-                    ],
-                )
-                .await?;
-            if exists {
-                self.git_out(Some(&checkout), &["branch", "-D", "--", branch])
-                    .await?;
-            }
-        } else if path.exists() {
-            remove_dir(&path).await?;
-        }
-        let _ = tokio::fs::remove_file(self.retained_marker(run)).await;
+        remove_any(&partial_path(&path)).await?;
+        remove_any(&path).await?;
+        remove_any(&self.retained_marker(run)).await?;
         Ok(())
     }
 
@@ -229,9 +286,7 @@ impl Workspaces {
         let marker = self.retained_marker(run);
         self.check_inside(&marker)?;
         make_dir(marker.parent().unwrap_or(&self.root)).await?;
-        tokio::fs::write(&marker, at.to_rfc3339())
-            .await
-            .map_err(|e| local(format!("cannot write {}: {e}", marker.display())))
+        write_atomic(&marker, &at.to_rfc3339()).await
     }
 
     fn retained_marker(&self, run: &RunId) -> PathBuf {
@@ -240,7 +295,8 @@ impl Workspaces {
         PathBuf::from(p)
     }
 
-    /// Housekeeping: `git worktree prune` and `git gc --auto` in every checkout; removes
+    /// Housekeeping: `git gc --auto` in every mirror (after re-securing it); removes the partial
+    /// clones of runs that are not live (a tick that died mid-clone); removes
     /// retained worktrees older than `retain_days`; when the volume is fuller than
     /// `evict_above_percent`, empties the cache folders and then removes the oldest finished
     /// worktrees (neither live nor retained) until it is under the threshold. Worktrees of
@@ -254,11 +310,15 @@ impl Workspaces {
         cache_dirs: &[PathBuf],
     ) -> Result<Housekeeping> {
         let mut report = Housekeeping::default();
-        for checkout in self.checkouts().await? {
-            self.git_out(Some(&checkout), &["worktree", "prune"])
+        for (repo, mirror) in self.checkouts().await? {
+            secure_mirror(&mirror, &self.clone_url(&repo)).await?;
+            self.git_local(Some(&mirror), &["gc", "--auto", "--quiet"])
                 .await?;
-            self.git_out(Some(&checkout), &["gc", "--auto", "--quiet"])
-                .await?;
+        }
+        for (run, partial) in self.partials().await? {
+            if !live.contains(&run) {
+                remove_any(&partial).await?;
+            }
         }
         let retain = chrono::TimeDelta::days(i64::from(retain_days));
         let mut finished = Vec::new();
@@ -284,7 +344,7 @@ impl Workspaces {
                     self.root.join(dir)
                 };
                 if self.check_inside(&dir).is_ok() && dir.exists() {
-                    remove_dir(&dir).await?;
+                    remove_any(&dir).await?;
                     report.evicted.push(dir.to_string_lossy().into_owned());
                 }
             }
@@ -307,12 +367,35 @@ impl Workspaces {
         self.remove_worktree(&wt.run, &wt.run.branch()).await
     }
 
-    async fn checkouts(&self) -> Result<Vec<PathBuf>> {
+    /// The mirrors on disk (folders that are not mirrors are left to the next dispatch).
+    async fn checkouts(&self) -> Result<Vec<(RepoName, PathBuf)>> {
         let dir = self.root.join("repos");
         let mut out = Vec::new();
         for (name, path) in list_dir(&dir).await? {
-            if RepoName::from_slug(&name).is_ok() && path.join(".git").exists() {
-                out.push(path);
+            if let Ok(repo) = RepoName::from_slug(&name)
+                && is_mirror(&path).await
+            {
+                out.push((repo, path));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Clones left half-made (`<run id>.partial`) by a tick that died.
+    async fn partials(&self) -> Result<Vec<(RunId, PathBuf)>> {
+        let mut out = Vec::new();
+        for (slug, repo_dir) in list_dir(&self.root.join("worktrees")).await? {
+            if RepoName::from_slug(&slug).is_err() {
+                continue;
+            }
+            for (name, path) in list_dir(&repo_dir).await? {
+                if let Some(run) = name
+                    .strip_suffix(PARTIAL_SUFFIX)
+                    .and_then(|r| r.parse::<RunId>().ok())
+                    && run.repo().slug() == slug
+                {
+                    out.push((run, path));
+                }
             }
         }
         Ok(out)
@@ -328,7 +411,10 @@ impl Workspaces {
                 let Ok(run) = name.parse::<RunId>() else {
                     continue;
                 };
-                if !path.is_dir() || run.repo().slug() != slug {
+                let is_dir = tokio::fs::symlink_metadata(&path)
+                    .await
+                    .is_ok_and(|m| m.is_dir());
+                if !is_dir || run.repo().slug() != slug {
                     continue;
                 }
                 let retained_at = tokio::fs::read_to_string(self.retained_marker(&run))
@@ -373,19 +459,44 @@ impl Workspaces {
         }
     }
 
-    fn command(&self, dir: Option<&Path>, args: &[&str]) -> Result<tokio::process::Command> {
+    /// A git child process that trusts nothing on disk it did not write: a cleared environment
+    /// (no inherited `GIT_*`, no system or global config, no prompts), and on the command line
+    /// every config key that could make git run a program during the subcommands afk uses
+    /// pinned to a harmless value. `credential` adds the tracker token as an
+    /// `http.extraHeader` through the environment (never in the argument list or a file); only
+    /// commands that talk to the remote get it.
+    fn command(
+        &self,
+        dir: Option<&Path>,
+        args: &[&str],
+        credential: bool,
+    ) -> Result<tokio::process::Command> {
         let mut cmd = tokio::process::Command::new(&self.git);
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
+        cmd.env_clear();
+        for key in PASSED_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|h| h.is_absolute() && !h.starts_with(&self.root))
+            .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+        cmd.env("HOME", home)
+            .env("LC_ALL", "C")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        for (key, value) in CONFIG_OVERRIDES {
+            cmd.arg("-c").arg(format!("{key}={value}"));
+        }
         cmd.args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ASKPASS", "true")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null());
-        if let Some(cred) = &self.credential {
+        if credential && let Some(cred) = &self.credential {
             let token = cred.read(REMOTE)?;
             let basic = base64::engine::general_purpose::STANDARD.encode(format!("afk:{token}"));
             cmd.env("GIT_CONFIG_COUNT", "1")
@@ -398,9 +509,14 @@ impl Workspaces {
         Ok(cmd)
     }
 
-    async fn run(&self, dir: Option<&Path>, args: &[&str]) -> Result<std::process::Output> {
+    async fn run(
+        &self,
+        dir: Option<&Path>,
+        args: &[&str],
+        credential: bool,
+    ) -> Result<std::process::Output> {
         let what = describe(args);
-        let mut cmd = self.command(dir, args)?;
+        let mut cmd = self.command(dir, args, credential)?;
         let out = tokio::time::timeout(self.timeout, cmd.output())
             .await
             .map_err(|_| RemoteError::new(REMOTE, what.clone(), ErrorKind::Timeout))?
@@ -414,8 +530,18 @@ impl Workspaces {
         Ok(out)
     }
 
-    async fn git_out(&self, dir: Option<&Path>, args: &[&str]) -> Result<String> {
-        let out = self.run(dir, args).await?;
+    /// A command that talks to the remote (clone/fetch of the mirror): with the credential.
+    async fn git_remote(&self, dir: Option<&Path>, args: &[&str]) -> Result<String> {
+        self.git_out(dir, args, true).await
+    }
+
+    /// A local command: never with the credential.
+    async fn git_local(&self, dir: Option<&Path>, args: &[&str]) -> Result<String> {
+        self.git_out(dir, args, false).await
+    }
+
+    async fn git_out(&self, dir: Option<&Path>, args: &[&str], credential: bool) -> Result<String> {
+        let out = self.run(dir, args, credential).await?;
         if !out.status.success() {
             let stderr = scrub(&String::from_utf8_lossy(&out.stderr));
             return Err(RemoteError::new(
@@ -425,10 +551,6 @@ impl Workspaces {
             ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    async fn git_status(&self, dir: Option<&Path>, args: &[&str]) -> Result<bool> {
-        Ok(self.run(dir, args).await?.status.success())
     }
 }
 
@@ -490,12 +612,209 @@ async fn make_dir(path: &Path) -> Result<()> {
         .map_err(|e| local(format!("cannot create {}: {e}", path.display())))
 }
 
-async fn remove_dir(path: &Path) -> Result<()> {
-    match tokio::fs::remove_dir_all(path).await {
+/// Removes a file, a symlink (never what it points at) or a folder with everything in it;
+/// missing is fine. The standard library's recursive removal does not follow symlinks.
+async fn remove_any(path: &Path) -> Result<()> {
+    let meta = match tokio::fs::symlink_metadata(path).await {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(local(format!("cannot inspect {}: {e}", path.display()))),
+    };
+    let removed = if meta.is_dir() {
+        tokio::fs::remove_dir_all(path).await
+    } else {
+        tokio::fs::remove_file(path).await
+    };
+    match removed {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(local(format!("cannot remove {}: {e}", path.display()))),
     }
+}
+
+async fn rename(from: &Path, to: &Path) -> Result<()> {
+    tokio::fs::rename(from, to).await.map_err(|e| {
+        local(format!(
+            "cannot move {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    })
+}
+
+/// Writes a file through a fresh temporary beside it and a rename, so a symlink planted at
+/// `path` is replaced, never written through.
+async fn write_atomic(path: &Path, content: &str) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".afk-tmp");
+    let tmp = PathBuf::from(tmp);
+    remove_any(&tmp).await?;
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    let mut file = opts
+        .open(&tmp)
+        .await
+        .map_err(|e| local(format!("cannot write {}: {e}", tmp.display())))?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, content.as_bytes())
+        .await
+        .map_err(|e| local(format!("cannot write {}: {e}", tmp.display())))?;
+    drop(file);
+    rename(&tmp, path).await
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(PARTIAL_SUFFIX);
+    PathBuf::from(p)
+}
+
+/// Whether `path` is a folder (not a symlink) holding a bare repository as afk makes them.
+async fn is_mirror(path: &Path) -> bool {
+    let is = |p: PathBuf, dir: bool| async move {
+        tokio::fs::symlink_metadata(&p)
+            .await
+            .is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+    };
+    is(path.to_path_buf(), true).await
+        && is(path.join("HEAD"), false).await
+        && is(path.join("objects"), true).await
+        && is(path.join("refs"), true).await
+        && tokio::fs::symlink_metadata(path.join(".git"))
+            .await
+            .is_err()
+}
+
+/// Makes everything in a run's clone (built by afk's uid) writable by the group it shares with
+/// T3's uid, so the agent can work in it; folders get the setgid bit so what the agent creates
+/// stays in that group. Symlinks are left alone (their mode means nothing).
+async fn share_with_group(path: &Path) -> Result<()> {
+    set_modes(path, true).await
+}
+
+/// Takes group and other write access off everything in a new mirror, whatever the umask.
+async fn keep_all_private(path: &Path) -> Result<()> {
+    set_modes(path, false).await
+}
+
+/// The walk behind `share_with_group` (`share`) and `keep_all_private` (not `share`).
+async fn set_modes(path: &Path, share: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = path.to_path_buf();
+    let walked = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut stack = vec![root];
+        while let Some(p) = stack.pop() {
+            let meta = std::fs::symlink_metadata(&p)?;
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let mode = meta.permissions().mode();
+            if meta.is_dir() {
+                for entry in std::fs::read_dir(&p)? {
+                    stack.push(entry?.path());
+                }
+            }
+            let wanted = match (share, meta.is_dir()) {
+                (true, true) => mode | 0o2070,
+                (true, false) => mode | 0o060,
+                (false, _) => mode & !0o022,
+            };
+            if wanted != mode {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(wanted))?;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| local(format!("cannot set the modes in {}: {e}", path.display())))?;
+    walked.map_err(|e| local(format!("cannot set the modes in {}: {e}", path.display())))
+}
+
+/// Takes group and other write access off the mirror's folder (afk's uid owns it), should the
+/// volume or a umask have granted it.
+async fn keep_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = tokio::fs::symlink_metadata(path)
+        .await
+        .map_err(|e| local(format!("cannot inspect {}: {e}", path.display())))?;
+    if !meta.is_dir() {
+        return Err(local(format!("{} is not a folder", path.display())));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o022))
+            .await
+            .map_err(|e| local(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Puts back what afk relies on in a mirror: its own config, no hooks, no alternates, a valid
+/// `HEAD`.
+async fn secure_mirror(path: &Path, url: &str) -> Result<()> {
+    keep_private(path).await?;
+    write_atomic(&path.join("config"), &mirror_config(url)).await?;
+    remove_any(&path.join("hooks")).await?;
+    remove_any(&path.join("objects/info/alternates")).await?;
+    remove_any(&path.join("objects/info/http-alternates")).await?;
+    read_head(path).await.map(|_| ())
+}
+
+/// The branch a git folder's `HEAD` names, read as a plain file (never through git, never
+/// through a symlink) and validated.
+async fn read_head(git_dir: &Path) -> Result<String> {
+    let head = git_dir.join("HEAD");
+    for p in [git_dir, head.as_path()] {
+        let meta = tokio::fs::symlink_metadata(p)
+            .await
+            .map_err(|e| local(format!("cannot read {}: {e}", p.display())))?;
+        if meta.file_type().is_symlink() {
+            return Err(local(format!("{} is a symlink", p.display())));
+        }
+    }
+    let text = tokio::fs::read_to_string(&head)
+        .await
+        .map_err(|e| local(format!("cannot read {}: {e}", head.display())))?;
+    let branch = text
+        .strip_suffix('\n')
+        .unwrap_or(&text)
+        .strip_prefix("ref: refs/heads/")
+        .ok_or_else(|| {
+            local(format!(
+                "{} does not name a branch (detached or not a git HEAD)",
+                head.display()
+            ))
+        })?;
+    check_ref_name(branch)?;
+    Ok(branch.to_owned())
+}
+
+/// A value afk writes into a config file between quotes: nothing that could end the quotes,
+/// escape or start another line.
+fn check_config_value(value: &str) -> Result<()> {
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Err(local(
+            "clone_url_template gives a URL with a quote, a backslash or a control character; afk refuses to write it into git config".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The whole config of a mirror, as afk writes it. The fetch URL and refspec are passed on the
+/// command line anyway; the remote is recorded for people who look.
+fn mirror_config(url: &str) -> String {
+    format!(
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tsharedRepository = 0644\n[remote \"origin\"]\n\turl = \"{url}\"\n\tfetch = +refs/heads/*:refs/heads/*\n"
+    )
+}
+
+/// The whole config of a run's clone, as afk writes it before handing it over.
+fn clone_config(url: &str) -> String {
+    format!(
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n\tsharedRepository = group\n[remote \"origin\"]\n\turl = \"{url}\"\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n"
+    )
 }
 
 async fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>> {

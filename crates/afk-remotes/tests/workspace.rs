@@ -232,3 +232,341 @@ async fn eviction_removes_caches_and_finished_worktrees_but_never_retained_or_li
     assert!(ws.worktree_path(&kept).exists());
     assert!(!ws.worktree_path(&finished).exists());
 }
+
+/// A `git` that logs each call (its arguments and whole environment) and then runs the real one.
+fn logging_git(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("git.log");
+    let wrapper = dir.join("git-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n{{ echo \"CALL $*\"; env | sed 's/^/ENV /'; }} >> '{}'\nexec git \"$@\"\n",
+            log.display()
+        ),
+    )
+    .expect("wrapper");
+    let mut perm = std::fs::metadata(&wrapper).expect("meta").permissions();
+    perm.set_mode(0o755);
+    std::fs::set_permissions(&wrapper, perm).expect("chmod");
+    (wrapper, log)
+}
+
+/// The logged calls: (arguments, environment lines).
+fn calls(log: &Path) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(log).expect("log");
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(args) = line.strip_prefix("CALL ") {
+            out.push((args.to_owned(), Vec::new()));
+        } else if let Some(env) = line.strip_prefix("ENV ")
+            && let Some(last) = out.last_mut()
+        {
+            last.1.push(env.to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_credential_goes_only_to_remote_commands_and_git_sees_a_cleared_environment() {
+    let f = fixture();
+    let tmp = f.root.parent().expect("parent").to_path_buf();
+    let token = tmp.join("token");
+    std::fs::write(&token, "s3cr3t-token\n").expect("token");
+    let (wrapper, log) = logging_git(&tmp);
+    let template = format!("file://{}/{{repo}}.git", f.remotes.display());
+    let ws = Workspaces::new(
+        &f.root,
+        &template,
+        Some(afk_remotes::http::SecretFile::new(&token)),
+    )
+    .with_git(&wrapper, std::time::Duration::from_secs(60));
+    let run = RunId::new(f.repo.clone(), 5, 1);
+    ws.ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    ws.housekeeping(&BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+        .await
+        .expect("housekeeping");
+    let calls = calls(&log);
+    let remote = |args: &str| args.contains(" clone --bare ") || args.contains(" fetch ");
+    assert!(calls.iter().any(|(a, _)| remote(a)), "{calls:?}");
+    assert!(
+        calls.iter().any(|(a, _)| a.contains(" checkout ")),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|(a, _)| a.contains(" gc ")), "{calls:?}");
+    for (args, env) in &calls {
+        let has = |line: &str| env.iter().any(|e| e == line);
+        let credential = env.iter().any(|e| e.starts_with("GIT_CONFIG_"))
+            && has("GIT_CONFIG_KEY_0=http.extraHeader");
+        assert_eq!(
+            credential,
+            remote(args),
+            "credential on {args:?}: {credential}"
+        );
+        assert!(!args.contains("s3cr3t"), "token in the arguments: {args}");
+        assert!(has("GIT_CONFIG_NOSYSTEM=1"), "{args}: {env:?}");
+        assert!(has("GIT_CONFIG_GLOBAL=/dev/null"), "{args}: {env:?}");
+        assert!(has("GIT_TERMINAL_PROMPT=0"), "{args}: {env:?}");
+        for e in env {
+            let name = e.split('=').next().unwrap_or_default();
+            let allowed = [
+                "PATH", "HOME", "LC_ALL", "TMPDIR", "PWD", "SHLVL", "_", "OLDPWD",
+            ]
+            .contains(&name)
+                || (name.starts_with("GIT_") && !name.starts_with("GIT_AUTHOR"))
+                || name.starts_with("SSL_CERT_")
+                || name.to_ascii_lowercase().ends_with("_proxy");
+            assert!(allowed, "{args}: git inherited {name}");
+        }
+        assert!(
+            args.starts_with("-c core.hooksPath=/dev/null -c core.fsmonitor=false "),
+            "{args}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_clone_is_independent_of_the_mirror_and_points_at_the_real_repo() {
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture();
+    let ws = f.workspaces();
+    let run = RunId::new(f.repo.clone(), 6, 1);
+    let path = ws
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    let mirror = ws.checkout_path(&f.repo);
+    assert!(path.join(".git").is_dir(), "a clone with its own .git");
+    assert_eq!(
+        std::fs::canonicalize(path.join(git(&path, &["rev-parse", "--git-common-dir"]).trim()))
+            .expect("common dir"),
+        std::fs::canonicalize(path.join(".git")).expect(".git"),
+        "the clone's common dir is its own"
+    );
+    assert!(!path.join(".git/objects/info/alternates").exists());
+    assert_eq!(
+        git(&path, &["remote", "get-url", "origin"]).trim(),
+        format!("file://{}/o/r.git", f.remotes.display())
+    );
+    let config = std::fs::read_to_string(path.join(".git/config")).expect("config");
+    assert!(
+        !config.contains(&mirror.to_string_lossy().into_owned()),
+        "{config}"
+    );
+    // No object file is shared (hard-linked) with the mirror.
+    let mut stack = vec![path.join(".git/objects")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let entry = entry.expect("entry");
+            let meta = entry.metadata().expect("meta");
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                assert_eq!(meta.nlink(), 1, "{} is shared", entry.path().display());
+            }
+        }
+    }
+    // The clone is the group's (T3's uid works in it); the mirror is afk's alone.
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        path.clone(),
+        path.join("README.md"),
+        path.join(".git/config"),
+    ] {
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o060, 0o060, "{} mode {mode:o}", p.display());
+    }
+    for p in [
+        mirror.clone(),
+        mirror.join("config"),
+        mirror.join("objects"),
+    ] {
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{} mode {mode:o}", p.display());
+    }
+    // What the agent writes in its clone stays there.
+    std::fs::write(path.join(".git/hooks/post-checkout"), "#!/bin/sh\n").expect("hook");
+    assert!(!mirror.join("hooks/post-checkout").exists());
+}
+
+#[tokio::test]
+async fn a_retry_reads_the_clone_head_without_running_git() {
+    let f = fixture();
+    let ws = f.workspaces();
+    let run = RunId::new(f.repo.clone(), 8, 1);
+    let path = ws
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    // The agent made the clone's config hostile; no git may run there again.
+    std::fs::write(
+        path.join(".git/config"),
+        "[core]\n\tfsmonitor = /bin/false\n[include]\n\tpath = /nonexistent\n",
+    )
+    .expect("config");
+    let no_git = ws
+        .clone()
+        .with_git("/nonexistent/git", std::time::Duration::from_secs(5));
+    assert_eq!(
+        no_git
+            .ensure_worktree(&run, &run.branch(), "main")
+            .await
+            .expect("a retry needs no git"),
+        path
+    );
+    std::fs::write(path.join(".git/HEAD"), "ref: refs/heads/elsewhere\n").expect("head");
+    let err = no_git
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect_err("another branch");
+    assert!(err.to_string().contains("instead of"), "{err}");
+    std::fs::write(path.join(".git/HEAD"), "0123456789abcdef\n").expect("detached");
+    let err = no_git
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect_err("detached");
+    assert!(err.to_string().contains("a person should look"), "{err}");
+}
+
+#[tokio::test]
+async fn removal_never_follows_a_symlink() {
+    let f = fixture();
+    let ws = f.workspaces();
+    let outside = f.root.parent().expect("parent").join("precious");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("keep"), "x").expect("keep");
+
+    // A symlink inside the clone.
+    let run = RunId::new(f.repo.clone(), 9, 1);
+    let path = ws
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    std::os::unix::fs::symlink(&outside, path.join("link")).expect("symlink");
+    ws.remove_worktree(&run, &run.branch())
+        .await
+        .expect("remove");
+    assert!(!path.exists());
+    assert!(outside.join("keep").exists());
+
+    // The clone itself swapped for a symlink: refused by a retry, removed as a link.
+    let run = RunId::new(f.repo.clone(), 10, 1);
+    let path = ws.worktree_path(&run);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("parent");
+    std::os::unix::fs::symlink(&outside, &path).expect("symlink");
+    let err = ws
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect_err("a symlink is not a clone");
+    assert!(err.to_string().contains("symlink"), "{err}");
+    ws.remove_worktree(&run, &run.branch())
+        .await
+        .expect("remove");
+    assert!(std::fs::symlink_metadata(&path).is_err());
+    assert!(outside.join("keep").exists());
+
+    // A symlink planted where the retained marker goes is replaced, not written through.
+    let run = RunId::new(f.repo.clone(), 11, 1);
+    ws.ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    let marker = PathBuf::from(format!("{}.retained", ws.worktree_path(&run).display()));
+    std::os::unix::fs::symlink(outside.join("keep"), &marker).expect("symlink");
+    ws.mark_retained(&run, chrono::Utc::now())
+        .await
+        .expect("mark");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("keep")).expect("keep"),
+        "x"
+    );
+    assert!(
+        !std::fs::symlink_metadata(&marker)
+            .expect("marker")
+            .is_symlink()
+    );
+}
+
+#[tokio::test]
+async fn a_half_made_clone_or_mirror_is_recovered_by_the_next_attempt() {
+    let f = fixture();
+    let ws = f.workspaces();
+    let run = RunId::new(f.repo.clone(), 12, 1);
+    let path = ws.worktree_path(&run);
+    // A tick killed mid-clone left partial folders, and a mirror that is not one.
+    let partial = PathBuf::from(format!("{}.partial", path.display()));
+    std::fs::create_dir_all(partial.join(".git")).expect("partial");
+    std::fs::write(partial.join(".git/HEAD"), "garbage").expect("junk");
+    let mirror = ws.checkout_path(&f.repo);
+    std::fs::create_dir_all(&mirror).expect("mirror");
+    std::fs::write(mirror.join("half"), "junk").expect("junk");
+    let mirror_partial = PathBuf::from(format!("{}.partial", mirror.display()));
+    std::fs::create_dir_all(&mirror_partial).expect("mirror partial");
+
+    let made = ws
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("recovered");
+    assert_eq!(made, path);
+    assert!(path.join("README.md").exists());
+    assert!(!partial.exists() && !mirror_partial.exists());
+    assert!(mirror.join("HEAD").is_file() && !mirror.join("half").exists());
+
+    // Housekeeping removes the partial clone of a run that is no longer live.
+    let gone = RunId::new(f.repo.clone(), 13, 1);
+    let gone_partial = PathBuf::from(format!("{}.partial", ws.worktree_path(&gone).display()));
+    std::fs::create_dir_all(&gone_partial).expect("partial");
+    ws.housekeeping(&BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+        .await
+        .expect("housekeeping");
+    assert!(!gone_partial.exists());
+    assert!(path.exists(), "a finished clone stays until eviction");
+}
+
+#[tokio::test]
+async fn the_mirror_is_re_secured_before_each_use() {
+    let f = fixture();
+    let ws = f.workspaces();
+    let mirror = ws.prepare_checkout(&f.repo).await.expect("mirror");
+    let marker = f.root.parent().expect("parent").join("ran");
+    let script = f.root.parent().expect("parent").join("evil.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .expect("script");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut perm = std::fs::metadata(&script).expect("meta").permissions();
+        perm.set_mode(0o755);
+        std::fs::set_permissions(&script, perm).expect("chmod");
+    }
+    let mut config = std::fs::read_to_string(mirror.join("config")).expect("config");
+    config.push_str(&format!(
+        "[core]\n\tfsmonitor = {0}\n\thooksPath = {1}\n[filter \"evil\"]\n\tsmudge = {0}\n",
+        script.display(),
+        mirror.join("hooks").display()
+    ));
+    std::fs::write(mirror.join("config"), config).expect("config");
+    std::fs::create_dir_all(mirror.join("hooks")).expect("hooks");
+    std::fs::copy(&script, mirror.join("hooks/reference-transaction")).expect("hook");
+    std::fs::create_dir_all(mirror.join("objects/info")).expect("info");
+    std::fs::write(mirror.join("objects/info/alternates"), "/nonexistent\n").expect("alt");
+
+    f.push_to_remote("next.txt");
+    let run = RunId::new(f.repo.clone(), 14, 1);
+    ws.ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    assert!(!marker.exists(), "a planted program ran");
+    let config = std::fs::read_to_string(mirror.join("config")).expect("config");
+    assert!(
+        !config.contains("evil") && !config.contains("fsmonitor"),
+        "{config}"
+    );
+    assert!(!mirror.join("hooks").exists());
+    assert!(!mirror.join("objects/info/alternates").exists());
+    assert!(ws.worktree_path(&run).join("next.txt").exists());
+}

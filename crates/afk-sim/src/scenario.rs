@@ -376,6 +376,20 @@ fn install_agent(world: &World, forge: Forge, scripts: Vec<(String, AgentScript)
     lock(&world.t3).set_turn_hook(hook);
 }
 
+/// Adds a step the simulated agent takes in its working folder (`TurnCompletion::worktree_path`)
+/// when a turn completes, before the scenario's own behaviour (commit, push, CI) for that turn.
+/// The scenarios themselves add none; tests use it to make the agent hostile.
+pub fn add_agent_step(world: &World, step: crate::t3::TurnHook) {
+    let mut t3 = lock(&world.t3);
+    let before = t3.turn_hook();
+    t3.set_turn_hook(Arc::new(move |world: &World, done: &TurnCompletion| {
+        step(world, done);
+        if let Some(hook) = &before {
+            hook(world, done);
+        }
+    }));
+}
+
 /// A pushed commit whose CI is running.
 enum RunningCi {
     /// GitHub check runs on the commit.

@@ -286,6 +286,10 @@ impl State {
     pub fn set_turn_hook(&mut self, hook: TurnHook) {
         self.hook = Some(hook);
     }
+    /// The hook `set_turn_hook` installed, if any (to wrap it).
+    pub fn turn_hook(&self) -> Option<TurnHook> {
+        self.hook.clone()
+    }
     /// Every dispatch received, in order.
     pub fn commands(&self) -> &[CommandRecord] {
         &self.commands
