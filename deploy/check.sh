@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks afk's deploy files offline: renders the kustomize base and the example overlay,
 # validates every rendered object against the Kubernetes schemas, checks the hardening and the
-# closed/armed gates (policy.py), and lints the Dockerfile.
+# closed/armed gates and least privilege (policy.py, whose own regression cases
+# policy_test.py runs), and lints the Dockerfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,8 @@ render() { # name dir mode
 
 render base deploy/ base
 render example deploy/overlays/example armed
+echo "== policy regressions (policy_test.py)"
+"$venv/bin/python" deploy/policy_test.py "$out/base.yaml" "$out/example.yaml"
 
 echo "== hadolint Dockerfile"
 "$venv/bin/hadolint" --no-color Dockerfile

@@ -9,6 +9,18 @@ import yaml
 
 TICK_DEADLINE_SECONDS = 4 * 60
 SECRET_KEYS = {"tracker-token", "t3-token", "ntfy-token", "slack-webhook", "woodpecker-token"}
+# The secret files each tick reads (crates/afk/src): afk-poll talks to the tracker (and git) and
+# T3 only; afk-watch also reads Woodpecker and rings ntfy and Slack.
+SECRETS_OF = {
+    "afk-poll": {"tracker-token", "t3-token"},
+    "afk-watch": SECRET_KEYS,
+}
+# What afk's pods carry and its NetworkPolicies select.
+AFK_POD_LABEL = ("app.kubernetes.io/name", "afk")
+# The only Kubernetes API call afk makes (crates/afk-remotes/src/kube.rs): GET one Deployment.
+ROLE_RULE = {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}
+# Public-only HTTPS must leave out these ranges (private networks, the cloud metadata endpoint).
+MUST_EXCEPT = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
 
 
 def check(kind_of_render, docs):
@@ -18,11 +30,21 @@ def check(kind_of_render, docs):
         if forbidden in kinds:
             bad.append(f"renders a {forbidden}: nothing cluster-wide and no secret values")
     for role in (d for d in docs if d["kind"] == "Role"):
+        name = role["metadata"]["name"]
         for rule in role.get("rules", []):
             if "secrets" in rule.get("resources", []) or "*" in rule.get("resources", []):
-                bad.append(f"Role {role['metadata']['name']} reaches secrets")
+                bad.append(f"Role {name} reaches secrets")
             if set(rule.get("verbs", [])) - {"get", "list", "watch"}:
-                bad.append(f"Role {role['metadata']['name']} grants more than get/list/watch")
+                bad.append(f"Role {name} grants more than get/list/watch")
+            shape = {k: rule.get(k) for k in ROLE_RULE}
+            if shape != ROLE_RULE:
+                bad.append(f"Role {name} grants {shape}; afk only calls {ROLE_RULE}")
+            if not rule.get("resourceNames"):
+                bad.append(f"Role {name} must name the deploy targets' Deployments (resourceNames)")
+    bad += check_network(kind_of_render, docs)
+    for sa in (d for d in docs if d["kind"] == "ServiceAccount"):
+        if sa.get("automountServiceAccountToken") is not False:
+            bad.append(f"ServiceAccount {sa['metadata']['name']}: token must not be mounted by default")
     has_roles = any(k in ("Role", "RoleBinding") for k in kinds)
     if kind_of_render == "base" and has_roles:
         bad.append("the base enrols no repo, so it must grant no Role in any namespace")
@@ -46,6 +68,11 @@ def check(kind_of_render, docs):
             bad.append(f"{where}: activeDeadlineSeconds must exceed the 4m tick deadline")
         if "ttlSecondsAfterFinished" not in job:
             bad.append(f"{where}: no ttlSecondsAfterFinished")
+        labels = job["template"].get("metadata", {}).get("labels", {})
+        if labels.get(AFK_POD_LABEL[0]) != AFK_POD_LABEL[1]:
+            bad.append(f"{where}: pods must carry {AFK_POD_LABEL[0]}={AFK_POD_LABEL[1]} (NetworkPolicy)")
+        if name == "afk-poll" and pod.get("automountServiceAccountToken") is not False:
+            bad.append(f"{where}: afk-poll never calls the Kubernetes API; set automountServiceAccountToken: false")
         psc = pod.get("securityContext", {})
         if psc.get("runAsNonRoot") is not True:
             bad.append(f"{where}: pod must set runAsNonRoot")
@@ -57,8 +84,11 @@ def check(kind_of_render, docs):
             if s.get("secretName") != "afk-secrets":
                 bad.append(f"{where}: unexpected Secret {s.get('secretName')}")
             keys = {i["key"] for i in s.get("items", [])}
-            if keys != SECRET_KEYS:
-                bad.append(f"{where}: Secret items {sorted(keys)} != {sorted(SECRET_KEYS)}")
+            wanted = SECRETS_OF.get(name, set())
+            if keys != wanted:
+                bad.append(f"{where}: Secret items {sorted(keys)} != what it uses {sorted(wanted)}")
+        if not secret_vols:
+            bad.append(f"{where}: mounts no Secret")
         for c in pod["containers"]:
             csc = c.get("securityContext", {})
             cwhere = f"{where} container {c['name']}"
@@ -88,6 +118,60 @@ def check(kind_of_render, docs):
     for pvc in (d for d in docs if d["kind"] == "PersistentVolumeClaim"):
         if pvc["spec"].get("accessModes") != ["ReadWriteMany"]:
             bad.append(f"PVC {pvc['metadata']['name']} must be ReadWriteMany")
+    return bad
+
+
+def selects_afk(policy):
+    labels = policy["spec"].get("podSelector", {}).get("matchLabels", {})
+    return labels.get(AFK_POD_LABEL[0]) == AFK_POD_LABEL[1] and not policy["spec"][
+        "podSelector"
+    ].get("matchExpressions")
+
+
+def check_network(kind_of_render, docs):
+    """No ingress; egress only to named peers on named ports; DNS reachable; in the armed
+    overlay, no "every address" block left."""
+    bad = []
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    main_policies = [
+        p
+        for p in policies
+        if selects_afk(p)
+        and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes", []))
+        and set(p["spec"]["podSelector"]["matchLabels"]) == {AFK_POD_LABEL[0]}
+    ]
+    if not main_policies:
+        bad.append("no NetworkPolicy isolates every afk pod for both ingress and egress")
+    dns = False
+    for p in policies:
+        name = f"NetworkPolicy {p['metadata']['name']}"
+        spec = p["spec"]
+        if spec.get("ingress"):
+            bad.append(f"{name}: allows ingress; afk serves nothing")
+        if "podSelector" not in spec or not spec["podSelector"]:
+            bad.append(f"{name}: selects every pod of the namespace")
+        for i, rule in enumerate(spec.get("egress", [])):
+            where = f"{name} egress[{i}]"
+            if not rule.get("ports"):
+                bad.append(f"{where}: no ports (every port allowed)")
+            if not rule.get("to"):
+                bad.append(f"{where}: no destination (everywhere allowed)")
+            if any(port.get("port") == 53 for port in rule.get("ports", [])):
+                dns = True
+            for peer in rule.get("to", []):
+                if not peer:
+                    bad.append(f"{where}: an empty peer allows everywhere")
+                block = peer.get("ipBlock")
+                if not block:
+                    continue
+                if block.get("cidr") in ("0.0.0.0/0", "::/0"):
+                    if kind_of_render == "armed":
+                        bad.append(f"{where}: every address allowed; narrow it to the real endpoints")
+                    missing = MUST_EXCEPT - set(block.get("except", []))
+                    if missing:
+                        bad.append(f"{where}: every address allowed without excepting {sorted(missing)}")
+    if not dns:
+        bad.append("no NetworkPolicy lets afk resolve names (port 53)")
     return bad
 
 

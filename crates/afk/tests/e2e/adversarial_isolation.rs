@@ -306,3 +306,33 @@ async fn nothing_the_agent_plants_in_its_folder_or_the_mirror_ever_runs_in_afk()
     );
     h.assert_no_secret_anywhere();
 }
+
+/// The deployment mounts only the tracker's and T3's secrets into afk-poll (deploy/policy.py);
+/// a poll without the others still claims and dispatches, and reports no error.
+#[tokio::test]
+async fn afk_poll_works_with_only_the_tracker_and_t3_secrets() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    let secrets = h.setup.dir.join("secrets");
+    let hidden = h.setup.dir.join("not-mounted-in-poll");
+    std::fs::create_dir_all(&hidden).expect("hidden");
+    let others = ["ntfy-token", "slack-webhook", "woodpecker-token"];
+    for name in others {
+        std::fs::rename(secrets.join(name), hidden.join(name)).expect("hide");
+    }
+    let p = h.tick(afk_sim::driver::Tick::Poll).await;
+    assert_no_secret(&p);
+    assert_eq!(p.code, Some(0), "poll: {}", p.stderr);
+    let plan = crate::harness::plan(&p);
+    assert_eq!(crate::harness::dispatched(plan), vec![n], "{plan}");
+    assert!(
+        plan["errors"].as_array().is_none_or(Vec::is_empty),
+        "{plan}"
+    );
+    assert!(h.has_label(&repo, n, LOCK));
+    assert_eq!(h.threads().len(), 1);
+    for name in others {
+        std::fs::rename(hidden.join(name), secrets.join(name)).expect("restore");
+    }
+    run_to_done(&h, &repo, n).await;
+}
