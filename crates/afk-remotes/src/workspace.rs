@@ -142,19 +142,21 @@ impl Workspaces {
     /// Only afk writes the mirror. Before each use afk rewrites its `config` with its own
     /// content, removes its `hooks/` and any `objects/info/alternates`, and checks its `HEAD`
     /// (defence in depth should the volume's permissions let an agent reach it). A folder that
-    /// is not such a mirror (a clone that died half-way, or the non-bare checkout an older afk
-    /// kept there) is removed and cloned again.
+    /// is not such a mirror (a clone that died half-way, the non-bare checkout an older afk kept
+    /// there) or whose config is not exactly the one afk wrote for this URL (the clone URL
+    /// template changed, or someone else wrote there) is removed and cloned again.
     pub async fn prepare_checkout(&self, repo: &RepoName) -> Result<PathBuf> {
         let path = self.checkout_path(repo);
         self.check_inside(&path)?;
         let url = self.clone_url(repo);
         check_config_value(&url)?;
-        if !is_mirror(&path).await {
+        if !is_mirror(&path).await || !has_config(&path, &mirror_config(&url)).await {
             let partial = partial_path(&path);
             self.check_inside(&partial)?;
             remove_any(&partial).await?;
             remove_any(&path).await?;
-            make_dir(path.parent().unwrap_or(&self.root)).await?;
+            self.make_private_dir(path.parent().unwrap_or(&self.root))
+                .await?;
             let target = partial.to_string_lossy().into_owned();
             self.git_remote(None, &["clone", "--bare", "--quiet", "--", &url, &target])
                 .await?;
@@ -236,7 +238,8 @@ impl Workspaces {
         let partial = partial_path(&path);
         self.check_inside(&partial)?;
         remove_any(&partial).await?;
-        make_dir(path.parent().unwrap_or(&self.root)).await?;
+        self.make_private_dir(path.parent().unwrap_or(&self.root))
+            .await?;
         let source = mirror.to_string_lossy().into_owned();
         let target = partial.to_string_lossy().into_owned();
         // A plain copy of the objects (no hard links): nothing in the run's clone is shared
@@ -289,6 +292,22 @@ impl Workspaces {
         write_atomic(&marker, &at.to_rfc3339()).await
     }
 
+    /// Creates `dir` (and its parents) and takes group and other write access off it and every
+    /// folder between it and the root, so no other uid can swap a mirror or a run's clone for
+    /// something of its own.
+    async fn make_private_dir(&self, dir: &Path) -> Result<()> {
+        make_dir(dir).await?;
+        let mut at = dir;
+        while at != self.root.as_path() && self.check_inside(at).is_ok() {
+            keep_private(at).await?;
+            match at.parent() {
+                Some(p) => at = p,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     fn retained_marker(&self, run: &RunId) -> PathBuf {
         let mut p = self.worktree_path(run).into_os_string();
         p.push(RETAINED_SUFFIX);
@@ -311,7 +330,13 @@ impl Workspaces {
     ) -> Result<Housekeeping> {
         let mut report = Housekeeping::default();
         for (repo, mirror) in self.checkouts().await? {
-            secure_mirror(&mirror, &self.clone_url(&repo)).await?;
+            let url = self.clone_url(&repo);
+            if check_config_value(&url).is_err() || !has_config(&mirror, &mirror_config(&url)).await
+            {
+                // Not as afk left it: no git here; the next dispatch clones it again.
+                continue;
+            }
+            secure_mirror(&mirror, &url).await?;
             self.git_local(Some(&mirror), &["gc", "--auto", "--quiet"])
                 .await?;
         }
@@ -645,8 +670,11 @@ async fn rename(from: &Path, to: &Path) -> Result<()> {
 /// Writes a file through a fresh temporary beside it and a rename, so a symlink planted at
 /// `path` is replaced, never written through.
 async fn write_atomic(path: &Path, content: &str) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".afk-tmp");
+    // Unique per process and call: the two ticks may re-secure a mirror at the same moment.
+    tmp.push(format!(".afk-tmp-{}-{n}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     remove_any(&tmp).await?;
     let mut opts = tokio::fs::OpenOptions::new();
@@ -746,6 +774,19 @@ async fn keep_private(path: &Path) -> Result<()> {
             .map_err(|e| local(format!("cannot restrict {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// Whether the repository's `config` is exactly `wanted` (read as a plain file, never through a
+/// symlink).
+async fn has_config(git_dir: &Path, wanted: &str) -> bool {
+    let path = git_dir.join("config");
+    let plain = tokio::fs::symlink_metadata(&path)
+        .await
+        .is_ok_and(|m| m.is_file());
+    plain
+        && tokio::fs::read_to_string(&path)
+            .await
+            .is_ok_and(|text| text == wanted)
 }
 
 /// Puts back what afk relies on in a mirror: its own config, no hooks, no alternates, a valid

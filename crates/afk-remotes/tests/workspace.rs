@@ -526,7 +526,7 @@ async fn a_half_made_clone_or_mirror_is_recovered_by_the_next_attempt() {
 }
 
 #[tokio::test]
-async fn the_mirror_is_re_secured_before_each_use() {
+async fn a_tampered_mirror_is_never_used_as_it_is() {
     let f = fixture();
     let ws = f.workspaces();
     let mirror = ws.prepare_checkout(&f.repo).await.expect("mirror");
@@ -569,4 +569,44 @@ async fn the_mirror_is_re_secured_before_each_use() {
     assert!(!mirror.join("hooks").exists());
     assert!(!mirror.join("objects/info/alternates").exists());
     assert!(ws.worktree_path(&run).join("next.txt").exists());
+
+    // Hooks alone (config untouched) are removed before git runs there.
+    std::fs::create_dir_all(mirror.join("hooks")).expect("hooks");
+    for hook in ["reference-transaction", "pre-auto-gc", "post-checkout"] {
+        std::fs::copy(&script, mirror.join("hooks").join(hook)).expect("hook");
+    }
+    let run = RunId::new(f.repo.clone(), 15, 1);
+    ws.ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    ws.housekeeping(&BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+        .await
+        .expect("housekeeping");
+    assert!(!marker.exists(), "a planted hook ran");
+    assert!(!mirror.join("hooks").exists());
+}
+
+#[tokio::test]
+async fn a_changed_clone_url_gives_a_fresh_mirror_of_the_new_repo() {
+    let f = fixture();
+    let ws = f.workspaces();
+    ws.prepare_checkout(&f.repo).await.expect("mirror");
+    let moved = f.root.parent().expect("parent").join("moved");
+    std::fs::create_dir_all(moved.join("o")).expect("mkdir");
+    let out = Command::new("cp")
+        .args(["-r"])
+        .arg(f.remotes.join("o/r.git"))
+        .arg(moved.join("o/r.git"))
+        .output()
+        .expect("cp");
+    assert!(out.status.success());
+    let template = format!("file://{}/{{repo}}.git", moved.display());
+    let ws2 = Workspaces::new(&f.root, &template, None);
+    let mirror = ws2.prepare_checkout(&f.repo).await.expect("mirror again");
+    let config = std::fs::read_to_string(mirror.join("config")).expect("config");
+    assert!(config.contains(&moved.display().to_string()), "{config}");
+    assert!(
+        !config.contains(&f.remotes.display().to_string()),
+        "{config}"
+    );
 }
