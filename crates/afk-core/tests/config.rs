@@ -699,6 +699,30 @@ fn bad_durations_are_refused() {
 }
 
 #[test]
+fn absurd_durations_are_refused_naming_the_key() {
+    for (key, bad) in [
+        ("tick_deadline", "200000000000000d"),
+        ("ci_timeout", "18446744073709551615s"),
+        ("max_run_duration", "366d"),
+        ("fix_forward_window", "8784h1s"),
+    ] {
+        let err = refused(&format!("[limits]\n{key} = {bad:?}"));
+        assert_names(&err, &format!("limits.{key}"), bad);
+        assert!(err.to_string().contains("at most 365d"), "{err}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn no_string_panics_the_duration_parser(s in "\\PC{0,40}|[0-9smhd]{1,60}") {
+        if let Ok(d) = afk_core::model::parse_duration(&s) {
+            prop_assert!(d > Duration::ZERO);
+            prop_assert!(d <= afk_core::model::MAX_DURATION);
+        }
+    }
+}
+
+#[test]
 fn a_ci_provider_of_the_other_forge_is_refused() {
     let err = refused(&format!(
         "{GITHUB_TRACKER}[repos.\"o/r\"]\nci = [\"github-checks\", \"forgejo-status\"]"
