@@ -114,7 +114,9 @@ impl Remotes {
         let workspaces = Workspaces::new(
             PathBuf::from(&config.workspace.root),
             &config.workspace.clone_url_template,
-            Some(tracker_token),
+            // The tracker token goes only to the tracker's own git host unless the config
+            // says otherwise (workspace.send_tracker_token).
+            config.workspace.send_tracker_token.then_some(tracker_token),
         );
         Ok(Remotes {
             tracker,

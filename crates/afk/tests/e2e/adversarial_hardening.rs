@@ -116,3 +116,109 @@ async fn an_absurd_duration_exits_2_naming_the_key_instead_of_panicking() {
         refused_before_any_request(&h, &run, "limits.tick_deadline");
     }
 }
+
+// ---------------------------------------------------------------- 10: secrets over plain HTTP
+
+/// Replaces the value of the first line starting with `key = `.
+fn set_key(text: &str, key: &str, value: &str) -> String {
+    let mut done = false;
+    text.lines()
+        .map(|l| {
+            if !done && l.starts_with(&format!("{key} = ")) {
+                done = true;
+                format!("{key} = {value:?}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_to_a_remote_host_for_a_secret_is_refused_naming_the_key() {
+    let h = Harness::new("forgejo").await;
+    let original = std::fs::read_to_string(&h.setup.config_path).expect("config");
+    for (key, section_key, url) in [
+        (
+            "tracker.api_url",
+            "api_url",
+            "http://git.example.test/api/v1",
+        ),
+        ("t3.base_url", "base_url", "http://t3.example.test:3773"),
+        (
+            "workspace.clone_url_template",
+            "clone_url_template",
+            "http://git.example.test/{repo}.git",
+        ),
+        ("notify.ntfy.url", "url", "http://ntfy.example.test"),
+    ] {
+        std::fs::write(&h.setup.config_path, set_key(&original, section_key, url))
+            .expect("write config");
+        for tick in [Tick::Poll, Tick::Watch] {
+            let run = h.tick(tick).await;
+            refused_before_any_request(&h, &run, key);
+            assert!(run.stderr.contains("allow_insecure_http"), "{}", run.stderr);
+        }
+    }
+    // The Woodpecker API URL sits under [ci.woodpecker], after the tracker's api_url.
+    let at = original
+        .find("[ci.woodpecker]")
+        .expect("the scenario configures Woodpecker");
+    let woodpecker = format!(
+        "{}{}",
+        &original[..at],
+        set_key(&original[at..], "api_url", "http://ci.example.test/api")
+    );
+    std::fs::write(&h.setup.config_path, woodpecker).expect("write config");
+    let run = h.tick(Tick::Watch).await;
+    refused_before_any_request(&h, &run, "ci.woodpecker.api_url");
+}
+
+/// A plain HTTP listener on loopback that answers 404 to everything and keeps what it was sent.
+fn recording_git_host() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if let Ok(mut s) = keep.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tracker_token_is_not_sent_to_a_clone_host_that_is_not_the_trackers() {
+    let h = Harness::new("landed").await;
+    let (port, seen) = recording_git_host();
+    edit_config(&h, |t| {
+        set_key(
+            t,
+            "clone_url_template",
+            &format!("http://127.0.0.1:{port}/{{repo}}.git"),
+        )
+    });
+    let run = h.tick(Tick::Poll).await;
+    assert!(matches!(run.code, Some(0 | 1)), "{}", run.stderr);
+    let seen = seen.lock().expect("seen").clone();
+    assert!(
+        seen.contains("GET /"),
+        "git reached the clone host: {seen:?}"
+    );
+    assert!(
+        !seen.to_ascii_lowercase().contains("authorization"),
+        "the tracker token went to another host: {seen}"
+    );
+    h.assert_no_secret_anywhere();
+}
