@@ -3,6 +3,7 @@
 //! HTTP). Each case reproduces the attack with the real binaries and shows afk refusing it.
 
 use afk_sim::driver::{Tick, TickOptions, TickRun, run_tick};
+use afk_sim::infra::{FaultAction, FaultRule, Remote};
 
 use crate::harness::{Harness, assert_no_secret, plan};
 
@@ -221,4 +222,100 @@ async fn the_tracker_token_is_not_sent_to_a_clone_host_that_is_not_the_trackers(
         "the tracker token went to another host: {seen}"
     );
     h.assert_no_secret_anywhere();
+}
+
+// ---------------------------------------------------------------- 5: huge answers
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+fn huge(remote: Remote, method: &str, path: &str, bytes: u64, announced: Option<u64>) -> FaultRule {
+    FaultRule {
+        remote: Some(remote),
+        method: Some(method.to_owned()),
+        path: Some(path.to_owned()),
+        skip: 0,
+        times: None,
+        action: FaultAction::HugeBody {
+            status: 200,
+            bytes,
+            content_length: announced,
+        },
+        seen: 0,
+    }
+}
+
+/// The tick failed the usual way (exit 1, naming the remote and the cap), small and fast.
+fn failed_at_the_cap(run: &TickRun, remote: &str) {
+    assert_no_secret(run);
+    assert_eq!(run.code, Some(1), "{}: {}", run.tick.name(), run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let errors = plan(run)["errors"].to_string();
+    assert!(errors.contains(remote), "{errors}");
+    assert!(errors.contains("-byte cap"), "{errors}");
+    if let Some(kib) = run.peak_rss_kib {
+        assert!(
+            kib < 160 * 1024,
+            "peak RSS {kib} KiB: the body was not capped"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_streamed_answer_stops_at_the_cap_and_fails_the_tick_cleanly() {
+    let h = Harness::new("landed").await;
+    // A 1 GiB chunked answer to the ready-issue list.
+    h.fault(huge(Remote::Github, "GET", "/issues", GIB, None));
+    let run = h
+        .tick_with(
+            Tick::Poll,
+            TickOptions {
+                measure_rss: true,
+                ..TickOptions::default()
+            },
+        )
+        .await;
+    failed_at_the_cap(&run, "github");
+    // The read stopped at the 32 MiB cap (plus what sat in socket buffers), once: no retry.
+    let streamed = h.world.sim.streamed_bytes();
+    assert!(
+        streamed < 32 * MIB + 16 * MIB,
+        "{streamed} bytes were served"
+    );
+    assert!(h.threads().is_empty(), "nothing was dispatched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_announced_content_length_fails_before_reading() {
+    let h = Harness::new("landed").await;
+    // T3's environment claims 3 GiB; the real body is small (a lying Content-Length).
+    h.fault(huge(
+        Remote::T3,
+        "GET",
+        "/.well-known/t3/environment",
+        MIB,
+        Some(3 * GIB),
+    ));
+    for tick in [Tick::Poll, Tick::Watch] {
+        let run = h
+            .tick_with(
+                tick,
+                TickOptions {
+                    measure_rss: true,
+                    ..TickOptions::default()
+                },
+            )
+            .await;
+        failed_at_the_cap(&run, "t3");
+        assert!(
+            plan(&run)["errors"].to_string().contains("Content-Length"),
+            "{}",
+            plan(&run)["errors"]
+        );
+    }
+    assert!(
+        h.world.sim.streamed_bytes() <= 2 * MIB,
+        "{} bytes were served",
+        h.world.sim.streamed_bytes()
+    );
 }
