@@ -129,6 +129,10 @@ pub struct ErrorEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunId>,
     pub error: String,
+    /// A short, sanitised reason fit for the public status comment (no body, path or query);
+    /// never printed in the plan. `None`: only the generic reason may be shown.
+    #[serde(skip)]
+    pub public: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

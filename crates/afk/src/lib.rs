@@ -170,6 +170,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         .is_err()
     {
         plan.errors.push(afk_core::plan::ErrorEntry {
+            public: None,
             repo: None,
             issue: None,
             run: None,

@@ -319,3 +319,59 @@ async fn a_huge_announced_content_length_fails_before_reading() {
         h.world.sim.streamed_bytes()
     );
 }
+
+// ---------------------------------------------------------------- 9: the public comment
+
+/// What a hostile or careless remote puts in an error body.
+const LEAKY_BODY: &str = r#"{"error":"orchestration failed reading /srv/t3/private/state.db with key sk-live-51HcZ9aQ8vT3xK2LmN7pQ4rS see https://t3.internal/debug?session=abc"}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_error_bodies_and_paths_stay_out_of_the_public_comment() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    h.fault(FaultRule {
+        remote: Some(Remote::T3),
+        method: Some("POST".into()),
+        path: Some("/api/orchestration/dispatch".into()),
+        skip: 0,
+        times: None,
+        action: FaultAction::Status {
+            status: 500,
+            body: Some(LEAKY_BODY.into()),
+            headers: Default::default(),
+        },
+        seen: 0,
+    });
+    let run = h.tick(Tick::Poll).await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    // The operator still sees everything: the plan and the logs keep the remote's words.
+    assert!(
+        plan(&run)["errors"].to_string().contains("/srv/t3/private"),
+        "{}",
+        plan(&run)["errors"]
+    );
+    let comments = h.comments(&repo, n);
+    let status = comments
+        .iter()
+        .find(|c| c.body.contains("dispatch"))
+        .unwrap_or_else(|| panic!("a status comment: {comments:?}"));
+    for leak in [
+        "/srv/t3",
+        "sk-live-",
+        "session=",
+        "t3.internal/debug",
+        "orchestration failed",
+    ] {
+        assert!(
+            !status.body.contains(leak),
+            "the public comment holds {leak:?}:\n{}",
+            status.body
+        );
+    }
+    assert!(
+        status.body.contains("t3 POST dispatch answered HTTP 500"),
+        "a short category instead:\n{}",
+        status.body
+    );
+    h.assert_no_secret_anywhere();
+}
