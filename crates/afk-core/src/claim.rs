@@ -161,6 +161,8 @@ pub fn dispatched(record: &RunRecord, now: Timestamp) -> RunRecord {
 /// The record after a dispatch attempt failed: still `claimed`, with the error (bounded) for
 /// the comment and for the needs-human reason once attempts run out.
 pub fn dispatch_failed(record: &RunRecord, error: &str, now: Timestamp) -> RunRecord {
+    // The record lives in a public comment: no paths, URL queries or secret-looking words.
+    let error = crate::public::public_text(error);
     let error = error.trim();
     let mut kept: String = error.chars().take(MAX_DISPATCH_ERROR_CHARS).collect();
     if kept.len() < error.len() {

@@ -57,6 +57,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub woodpecker: Option<WoodpeckerConfig>,
     pub kube: Option<KubeConfig>,
+    /// `[network]`: plain-HTTP policy and response size caps.
+    pub network: NetworkConfig,
     /// Per-repo settings, keyed by repo (a repo without a section uses the defaults).
     pub repos: BTreeMap<RepoName, RepoConfig>,
 }
@@ -120,6 +122,10 @@ pub struct WorkspaceConfig {
     pub root: PathBuf,
     /// `{repo}` is replaced by `owner/name`.
     pub clone_url_template: String,
+    /// Whether git gets the tracker token for clones and fetches: `workspace.send_tracker_token`
+    /// when set, else only when the clone host is the tracker's own host (for GitHub,
+    /// `github.com` for `api.github.com`).
+    pub send_tracker_token: bool,
     pub retain_days: u32,
     pub evict_above_percent: u8,
     /// Folders eviction may empty, relative to `root` (absolute entries inside the root are
@@ -159,6 +165,40 @@ pub struct WoodpeckerConfig {
     /// An http(s) URL, stored without a trailing `/`.
     pub api_url: String,
     pub token_file: PathBuf,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// `http://` allowed for URLs that carry a secret even when the host is neither loopback
+    /// nor a Kubernetes Service name (off by default).
+    pub allow_insecure_http: bool,
+    /// Largest answer read from any remote but T3, in MiB (a larger body fails the request).
+    pub max_response_mib: u32,
+    /// Largest answer read from T3, in MiB: its fleet read (a full `/snapshot` before 0.0.32)
+    /// grows with the server's history (477 MB for 5 000 busy threads).
+    pub t3_max_response_mib: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            allow_insecure_http: false,
+            max_response_mib: 32,
+            t3_max_response_mib: 512,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// [`NetworkConfig::max_response_mib`] in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        u64::from(self.max_response_mib) << 20
+    }
+    /// [`NetworkConfig::t3_max_response_mib`] in bytes.
+    pub fn t3_max_response_bytes(&self) -> u64 {
+        u64::from(self.t3_max_response_mib) << 20
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -295,6 +335,7 @@ impl Config {
             workspace: WorkspaceConfig {
                 root: PathBuf::from("/data/afk"),
                 clone_url_template: "https://github.com/{repo}.git".to_owned(),
+                send_tracker_token: false,
                 retain_days: 14,
                 evict_above_percent: 85,
                 cache_dirs: Vec::new(),
@@ -307,6 +348,7 @@ impl Config {
             notify: NotifyConfig::default(),
             woodpecker: None,
             kube: None,
+            network: NetworkConfig::default(),
             repos: BTreeMap::new(),
         }
     }

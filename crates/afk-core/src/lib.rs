@@ -20,4 +20,5 @@ pub mod notice;
 pub mod plan;
 pub mod policy;
 pub mod prompt;
+pub mod public;
 pub mod record;

@@ -266,7 +266,12 @@ impl fmt::Display for Login {
     }
 }
 
-/// Parses `"90s"`, `"60m"`, `"4h"`, `"1d"` and sums like `"1h30m"`. Zero and empty are refused.
+/// The longest duration any setting may hold: a year. Longer values are mistakes, and bounding
+/// them keeps every later `Instant + duration` and timestamp arithmetic far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// Parses `"90s"`, `"60m"`, `"4h"`, `"1d"` and sums like `"1h30m"`. Zero, empty and anything
+/// above [`MAX_DURATION`] are refused; the arithmetic is checked, so no input panics.
 pub fn parse_duration(s: &str) -> Result<Duration, InvalidValue> {
     let bad = |why| InvalidValue::new("duration", s, why);
     let t = s.trim();
@@ -287,14 +292,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, InvalidValue> {
             'd' => 86_400,
             _ => return Err(bad("unknown unit; use s, m, h or d")),
         };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| bad("a number must precede each unit"))?;
+        if digits.is_empty() {
+            return Err(bad("a number must precede each unit"));
+        }
+        let n: u64 = digits.parse().map_err(|_| bad("too large; at most 365d"))?;
         digits.clear();
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| bad("too large"))?;
+            .filter(|v| *v <= MAX_DURATION.as_secs())
+            .ok_or_else(|| bad("too large; at most 365d"))?;
     }
     if !digits.is_empty() {
         return Err(bad("missing unit after the number; use s, m, h or d"));
@@ -419,9 +426,13 @@ mod tests {
             "-5m",
             "1.5h",
             "99999999999999999999d",
+            "200000000000000d",
+            "366d",
+            "365d1s",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
         }
+        assert_eq!(parse_duration("365d").expect("365d"), MAX_DURATION);
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(59)), "59s");
     }

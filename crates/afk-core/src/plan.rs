@@ -129,6 +129,10 @@ pub struct ErrorEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunId>,
     pub error: String,
+    /// A short, sanitised reason fit for the public status comment (no body, path or query);
+    /// never printed in the plan. `None`: only the generic reason may be shown.
+    #[serde(skip)]
+    pub public: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +140,9 @@ pub struct Plan {
     pub tick: TickKind,
     pub dry_run: bool,
     pub kill_switch: bool,
+    /// The tick's clock when it was pinned for simulation (`AFK_NOW`); absent on the real clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_now: Option<crate::model::Timestamp>,
     pub dispatch: Vec<DispatchEntry>,
     pub skipped: Vec<SkipEntry>,
     pub runs: Vec<RunEntry>,
@@ -149,6 +156,7 @@ impl Plan {
             tick,
             dry_run,
             kill_switch,
+            pinned_now: None,
             dispatch: Vec::new(),
             skipped: Vec::new(),
             runs: Vec::new(),
@@ -187,6 +195,13 @@ pub fn render_text(plan: &Plan) -> String {
         "kill switch off"
     };
     let _ = writeln!(out, "afk {tick} tick · {mode} · {switch}");
+    if let Some(now) = plan.pinned_now {
+        let _ = writeln!(
+            out,
+            "CLOCK PINNED to {} (simulation only)",
+            now.to_rfc3339()
+        );
+    }
 
     section(&mut out, "Dispatch", plan.dispatch.len());
     for d in &plan.dispatch {

@@ -79,7 +79,7 @@ bot_login = "afk-bot"
 
 const T3: &str = r#"
 [t3]
-base_url = "http://t3.local:3773"
+base_url = "http://t3.afk.svc:3773"
 token_file = "/run/secrets/t3-token"
 web_url = "https://t3.example.org"
 "#;
@@ -306,6 +306,7 @@ fn the_interfaces_example_parses_to_the_documented_values() {
         workspace: WorkspaceConfig {
             root: PathBuf::from("/data/afk"),
             clone_url_template: "https://github.com/{repo}.git".into(),
+            send_tracker_token: true,
             retain_days: 14,
             evict_above_percent: 85,
             cache_dirs: vec![],
@@ -384,7 +385,7 @@ cached_input = 0.05
 context = "prod"
 {FORGEJO_TRACKER}
 [t3]
-base_url = "http://t3.local:3773/"
+base_url = "http://t3.afk.svc:3773/"
 token_file = "/run/secrets/t3-token"
 web_url = "https://t3.example.org/"
 model = {{ instance_id = "codex_2", model = "gpt-5" }}
@@ -421,7 +422,7 @@ pause_reason = "migrating"
     );
     let t3 = c.t3.as_ref().expect("t3");
     assert_eq!(
-        t3.base_url, "http://t3.local:3773",
+        t3.base_url, "http://t3.afk.svc:3773",
         "trailing slash dropped"
     );
     assert_eq!(t3.web_url, "https://t3.example.org");
@@ -502,7 +503,7 @@ fn armed_names_the_missing_section() {
     let full = config::parse(Some(&format!("{GITHUB_TRACKER}{T3}")), &env).expect("parses");
     let armed = full.armed().expect("armed");
     assert_eq!(armed.tracker.bot_login, "afk-bot");
-    assert_eq!(armed.t3.base_url, "http://t3.local:3773");
+    assert_eq!(armed.t3.base_url, "http://t3.afk.svc:3773");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -696,6 +697,30 @@ fn bad_durations_are_refused() {
     }
     let err = refused("[limits]\nci_timeout = 60");
     assert_names(&err, "limits.ci_timeout", "60");
+}
+
+#[test]
+fn absurd_durations_are_refused_naming_the_key() {
+    for (key, bad) in [
+        ("tick_deadline", "200000000000000d"),
+        ("ci_timeout", "18446744073709551615s"),
+        ("max_run_duration", "366d"),
+        ("fix_forward_window", "8784h1s"),
+    ] {
+        let err = refused(&format!("[limits]\n{key} = {bad:?}"));
+        assert_names(&err, &format!("limits.{key}"), bad);
+        assert!(err.to_string().contains("at most 365d"), "{err}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn no_string_panics_the_duration_parser(s in "\\PC{0,40}|[0-9smhd]{1,60}") {
+        if let Ok(d) = afk_core::model::parse_duration(&s) {
+            prop_assert!(d > Duration::ZERO);
+            prop_assert!(d <= afk_core::model::MAX_DURATION);
+        }
+    }
 }
 
 #[test]
@@ -967,4 +992,120 @@ fn kube_api_url_is_a_plain_url_and_excludes_a_context() {
     assert!(err.to_string().contains("kube.api_url"), "{err}");
     let err = parse("[kube]\napi_url = \"ftp://x\"\n").expect_err("scheme");
     assert!(err.to_string().contains("kube.api_url"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets never travel over plain HTTP; the tracker token goes only to the tracker's git host.
+
+#[test]
+fn plain_http_for_a_url_that_carries_a_secret_is_refused_naming_the_key() {
+    let cases = [
+        (
+            "tracker.api_url",
+            "[tracker]\nkind = \"forgejo\"\napi_url = \"http://git.example.org/api/v1\"\ntoken_file = \"/t\"\nbot_login = \"b\"\n".to_owned(),
+        ),
+        (
+            "t3.base_url",
+            "[t3]\nbase_url = \"http://t3.example.org\"\ntoken_file = \"/t\"\nweb_url = \"https://w\"\n".to_owned(),
+        ),
+        (
+            "workspace.clone_url_template",
+            "[workspace]\nclone_url_template = \"http://git.example.org/{repo}.git\"\n".to_owned(),
+        ),
+        (
+            "ci.woodpecker.api_url",
+            "[ci.woodpecker]\napi_url = \"http://ci.example.org/api\"\ntoken_file = \"/t\"\n".to_owned(),
+        ),
+        (
+            "notify.ntfy.url",
+            "[notify.ntfy]\nurl = \"HTTP://ntfy.example.org\"\ntopic = \"afk\"\n".to_owned(),
+        ),
+    ];
+    for (key, text) in &cases {
+        let err = refused(text);
+        assert_eq!(err.key(), *key, "{err}");
+        assert!(err.to_string().contains("https://"), "{err}");
+        assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+        // The explicit opt-in accepts it.
+        let allowed = format!("[network]\nallow_insecure_http = true\n{text}");
+        parse(&allowed).unwrap_or_else(|e| panic!("{key} with the opt-in: {e}"));
+    }
+}
+
+#[test]
+fn plain_http_to_loopback_or_a_cluster_service_is_accepted() {
+    for host in [
+        "127.0.0.1:3773",
+        "127.8.9.10",
+        "localhost:8080",
+        "[::1]:3773",
+        "t3.afk.svc:3773",
+        "t3.afk.svc.cluster.local",
+    ] {
+        let text = format!(
+            "[t3]\nbase_url = \"http://{host}\"\ntoken_file = \"/t\"\nweb_url = \"https://w\"\n"
+        );
+        parse(&text).unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    for host in [
+        "127.0.0.1.example.org",
+        "localhost.example.org",
+        "svc.example.org",
+    ] {
+        let text = format!(
+            "[t3]\nbase_url = \"http://{host}\"\ntoken_file = \"/t\"\nweb_url = \"https://w\"\n"
+        );
+        assert_eq!(refused(&text).key(), "t3.base_url", "{host}");
+    }
+}
+
+#[test]
+fn the_tracker_token_goes_only_to_the_trackers_own_git_host() {
+    let github = |clone: &str, extra: &str| {
+        parse(&format!(
+            "{GITHUB_TRACKER}[workspace]\nclone_url_template = {clone:?}\n{extra}"
+        ))
+        .expect("parses")
+        .workspace
+        .send_tracker_token
+    };
+    assert!(github("https://github.com/{repo}.git", ""));
+    assert!(github("https://GitHub.com/{repo}", ""));
+    assert!(!github("https://evil.example/{repo}.git", ""));
+    assert!(!github("https://github.com.evil.example/{repo}.git", ""));
+    assert!(!github("git@github.com:{repo}.git", ""));
+    assert!(!github("file:///srv/git/{repo}.git", ""));
+    // Explicit, either way.
+    assert!(github(
+        "https://mirror.example/{repo}.git",
+        "send_tracker_token = true"
+    ));
+    assert!(!github(
+        "https://github.com/{repo}.git",
+        "send_tracker_token = false"
+    ));
+    let forgejo = |clone: &str| {
+        parse(&format!(
+            "{FORGEJO_TRACKER}[workspace]\nclone_url_template = {clone:?}\n"
+        ))
+        .expect("parses")
+        .workspace
+        .send_tracker_token
+    };
+    assert!(forgejo("https://git.example.org/{repo}.git"));
+    assert!(!forgejo("https://git.example.org:8443/{repo}.git"));
+    assert!(!forgejo("https://github.com/{repo}.git"));
+    // No tracker, no token.
+    assert!(!parse("").expect("empty").workspace.send_tracker_token);
+}
+
+#[test]
+fn response_caps_are_bounded_and_named() {
+    let c = parse("[network]\nmax_response_mib = 8\nt3_max_response_mib = 1024").expect("caps");
+    assert_eq!(c.network.max_response_bytes(), 8 << 20);
+    assert_eq!(c.network.t3_max_response_bytes(), 1024 << 20);
+    for (key, bad) in [("max_response_mib", "0"), ("t3_max_response_mib", "4097")] {
+        let err = refused(&format!("[network]\n{key} = {bad}"));
+        assert_names(&err, &format!("network.{key}"), bad);
+    }
 }

@@ -87,6 +87,7 @@ fn config() -> Config {
         workspace: WorkspaceConfig {
             root: "/data/afk".into(),
             clone_url_template: "https://github.com/{repo}.git".into(),
+            send_tracker_token: false,
             retain_days: 14,
             evict_above_percent: 85,
             cache_dirs: vec![],
@@ -108,6 +109,7 @@ fn config() -> Config {
         },
         woodpecker: None,
         kube: None,
+        network: afk_core::config::NetworkConfig::default(),
         repos: Default::default(),
     }
 }

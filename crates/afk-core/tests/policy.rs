@@ -242,6 +242,7 @@ fn test_config() -> Config {
         workspace: WorkspaceConfig {
             root: PathBuf::from("/data/afk"),
             clone_url_template: "https://git.example.test/{repo}.git".to_owned(),
+            send_tracker_token: false,
             retain_days: 14,
             evict_above_percent: 85,
             cache_dirs: Vec::new(),
@@ -254,6 +255,7 @@ fn test_config() -> Config {
         notify: NotifyConfig::default(),
         woodpecker: None,
         kube: None,
+        network: afk_core::config::NetworkConfig::default(),
         repos: BTreeMap::new(),
     }
 }

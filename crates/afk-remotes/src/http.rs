@@ -92,7 +92,12 @@ pub struct RetryPolicy {
     pub deadline: Option<Instant>,
     /// Longest wait for a rate limit without a `retry-after`/reset hint.
     pub default_rate_limit_wait: Duration,
+    /// Largest response body read, in bytes ([`read_capped`]); a larger one fails the request.
+    pub max_body_bytes: u64,
 }
+
+/// The body cap when none is configured: 32 MiB, far above any tracker, CI or doorbell page.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -102,6 +107,7 @@ impl Default for RetryPolicy {
             timeout: Duration::from_secs(30),
             deadline: None,
             default_rate_limit_wait: Duration::from_secs(5),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -271,6 +277,8 @@ impl HttpClient {
                         None => return Err(err(kind)),
                     }
                 }
+                // An oversized or undecodable body would be the same on a resend.
+                Err(kind @ ErrorKind::Decode(_)) => return Err(err(kind)),
                 Err(kind) if req.idempotent => RetryWait::Backoff(kind),
                 Err(kind) => return Err(err(kind)),
             };
@@ -330,13 +338,45 @@ impl HttpClient {
         let resp = rb.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(classify)?;
+        let body = read_capped(resp, self.policy.max_body_bytes).await?;
         Ok(Response {
             status,
             headers,
             body,
         })
     }
+}
+
+/// Reads a response body of at most `limit` bytes, for every client: a `Content-Length` above
+/// the limit fails before a byte is read, and a body streamed without one (or longer than it
+/// said) fails as soon as the running total passes the limit, so a hostile or broken remote
+/// can never grow the process past the cap.
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<bytes::Bytes, ErrorKind> {
+    const KNOBS: &str = "network.max_response_mib; network.t3_max_response_mib for T3";
+    let too_large = |what: String| ErrorKind::Decode(format!("{what} ({KNOBS})"));
+    let announced = resp.content_length();
+    if let Some(n) = announced
+        && n > limit
+    {
+        return Err(too_large(format!(
+            "the answer announced {n} bytes (Content-Length), over this remote's {limit}-byte cap; it was not read"
+        )));
+    }
+    let capacity = announced.unwrap_or(0).min(limit).min(8 << 20);
+    let mut body = bytes::BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+        let total = body.len() as u64 + chunk.len() as u64;
+        if total > limit {
+            return Err(too_large(format!(
+                "the answer passed this remote's {limit}-byte cap; reading stopped there"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 enum RetryWait {

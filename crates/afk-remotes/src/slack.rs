@@ -162,6 +162,13 @@ impl Slack {
                 self.webhook_url_file.path().display()
             ))));
         }
+        // The URL is the secret: plain http only to this machine (a local relay or simulator).
+        if url.starts_with("http://") && !loopback_url(&url) {
+            return Err(Self::err(ErrorKind::Local(format!(
+                "the file {} holds a plain http:// webhook URL for a host other than loopback, which would send the webhook secret in clear; use https://",
+                self.webhook_url_file.path().display()
+            ))));
+        }
         // The whole URL is the base and the path is empty, so the shared layer never puts the
         // secret path into a log line or an error.
         let http = HttpClient::new(REMOTE, &url, Auth::None, self.policy.clone())?;
@@ -197,6 +204,20 @@ impl Slack {
             })),
         }
     }
+}
+
+/// Whether an `http://` URL's host is loopback (`localhost`, 127.0.0.0/8, `::1`).
+fn loopback_url(url: &str) -> bool {
+    let rest = url.get("http://".len()..).unwrap_or("");
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

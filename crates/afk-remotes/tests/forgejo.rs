@@ -38,6 +38,7 @@ fn policy() -> RetryPolicy {
         timeout: Duration::from_secs(10),
         deadline: None,
         default_rate_limit_wait: Duration::from_millis(10),
+        max_body_bytes: afk_remotes::http::DEFAULT_MAX_BODY_BYTES,
     }
 }
 

@@ -37,6 +37,7 @@ fn policy() -> RetryPolicy {
         timeout: Duration::from_secs(5),
         deadline: None,
         default_rate_limit_wait: Duration::from_secs(1),
+        max_body_bytes: afk_remotes::http::DEFAULT_MAX_BODY_BYTES,
     }
 }
 

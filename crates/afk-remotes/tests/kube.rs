@@ -44,6 +44,7 @@ impl Env {
                 timeout: Duration::from_secs(5),
                 deadline: None,
                 default_rate_limit_wait: Duration::from_millis(10),
+                max_body_bytes: afk_remotes::http::DEFAULT_MAX_BODY_BYTES,
             })
     }
     fn advance(&self, secs: i64) {
@@ -290,6 +291,7 @@ async fn no_retry_wait_runs_past_the_deadline() {
             timeout: Duration::from_secs(5),
             deadline: Some(Instant::now() + Duration::from_secs(3)),
             default_rate_limit_wait: Duration::from_secs(1),
+            max_body_bytes: afk_remotes::http::DEFAULT_MAX_BODY_BYTES,
         });
     let started = Instant::now();
     let err = kube.rollout(&target(), SHA).await.expect_err("503");

@@ -29,6 +29,7 @@ fn policy() -> RetryPolicy {
         timeout: Duration::from_secs(5),
         deadline: None,
         default_rate_limit_wait: Duration::from_millis(10),
+        max_body_bytes: afk_remotes::http::DEFAULT_MAX_BODY_BYTES,
     }
 }
 

@@ -152,7 +152,10 @@ pub async fn run_tick(
     if let Some(c) = opts.concurrency {
         cmd.args(["--concurrency", &c.to_string()]);
     }
+    // The pinned clock is honoured only under the simulation opt-in and outside Kubernetes.
     cmd.env("AFK_NOW", now.to_rfc3339())
+        .env("AFK_SIMULATION", "1")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("AFK_KILL_SWITCH")
         .env_remove("AFK_ALLOWLIST")
         .env_remove("AFK_CONFIG")

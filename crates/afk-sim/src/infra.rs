@@ -137,6 +137,18 @@ pub enum FaultAction {
     DropAfter,
     /// Never answer (the connection stays open): lets a test kill the client mid-tick.
     Hold,
+    /// Answer `status` with a JSON content type and a body of `bytes` filler bytes streamed in
+    /// 64 KiB chunks as the client reads them, without a `Content-Length` (chunked, as a
+    /// proxy or a runaway server sends it), or with `content_length` announced instead (which
+    /// may lie: hyper then cuts the connection when the real body ends). Bytes actually handed
+    /// to the connection are counted in [`Sim::streamed_bytes`], so a test can show a client
+    /// stopped reading at its cap.
+    HugeBody {
+        status: u16,
+        bytes: u64,
+        #[serde(default)]
+        content_length: Option<u64>,
+    },
 }
 
 /// Applies `action` to requests matching all the given filters.
@@ -187,6 +199,7 @@ pub struct Sim {
     latency_ms: AtomicU64,
     log: Mutex<Vec<RequestRecord>>,
     faults: Mutex<Vec<FaultRule>>,
+    streamed: Arc<AtomicU64>,
 }
 
 impl Default for Sim {
@@ -217,6 +230,7 @@ impl Sim {
             latency_ms: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            streamed: Arc::new(AtomicU64::new(0)),
         }
     }
     pub fn now(&self) -> DateTime<Utc> {
@@ -244,6 +258,10 @@ impl Sim {
             .iter()
             .skip(mark)
             .any(|r| r.fault.as_deref() == Some("Hold"))
+    }
+    /// Body bytes handed to connections by `HugeBody` faults so far.
+    pub fn streamed_bytes(&self) -> u64 {
+        self.streamed.load(Ordering::SeqCst)
     }
     pub fn clear_faults(&self) {
         lock(&self.faults).clear();
@@ -352,10 +370,54 @@ async fn observe(sim: Arc<Sim>, remote: Remote, req: Request, next: Next) -> Res
             sim.record(rec);
             return std::future::pending::<Response>().await;
         }
+        Some(FaultAction::HugeBody {
+            status,
+            bytes,
+            content_length,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            rec.status = status.as_u16();
+            sim.record(rec);
+            return huge_body(status, bytes, content_length, sim.streamed.clone());
+        }
     }
     let resp = next.run(req).await;
     rec.status = resp.status().as_u16();
     sim.record(rec);
+    resp
+}
+
+/// A body of `bytes` filler bytes produced chunk by chunk as the connection takes them (hyper
+/// polls the stream only when it can write), each chunk counted in `streamed` when produced.
+fn huge_body(
+    status: StatusCode,
+    bytes: u64,
+    content_length: Option<u64>,
+    streamed: Arc<AtomicU64>,
+) -> Response {
+    const CHUNK: u64 = 64 * 1024;
+    let chunks = futures::stream::unfold(0u64, move |sent| {
+        let streamed = streamed.clone();
+        async move {
+            if sent >= bytes {
+                return None;
+            }
+            let n = CHUNK.min(bytes - sent);
+            streamed.fetch_add(n, Ordering::SeqCst);
+            let chunk = Bytes::from(vec![b' '; usize::try_from(n).unwrap_or(0)]);
+            Some((Ok::<Bytes, std::io::Error>(chunk), sent + n))
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(chunks));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(n) = content_length {
+        h.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     resp
 }
 

@@ -32,6 +32,12 @@ pub enum SetupError {
     Config(#[from] afk_core::config::ConfigError),
     #[error("{var} must be an RFC 3339 time, got {value:?}")]
     Now { var: &'static str, value: String },
+    #[error(
+        "{var} pins the clock, which is honoured only against the simulators, and {why}; unset {var} (nothing was done)"
+    )]
+    NowRefused { var: &'static str, why: String },
+    #[error("limits.tick_deadline is too large for this system's clock")]
+    Deadline,
 }
 
 /// Reads the config file (if any) and the environment, validated.
@@ -51,23 +57,57 @@ pub fn load_config(args: &Args) -> Result<Config, SetupError> {
     Ok(afk_core::config::parse(text.as_deref(), &env)?)
 }
 
-/// The tick's `now`: the real clock, or `AFK_NOW` when pinned for simulation.
-pub fn now() -> Result<Timestamp, SetupError> {
-    match std::env::var(env::NOW) {
-        Ok(v) => chrono::DateTime::parse_from_rfc3339(v.trim())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .map_err(|_| SetupError::Now {
-                var: env::NOW,
-                value: v,
-            }),
-        Err(_) => Ok(chrono::Utc::now()),
+/// The tick's clock: the real one, or `AFK_NOW` when pinned for simulation (see [`env::NOW`]
+/// for the opt-in). `pinned` is true when `AFK_NOW` was honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub now: Timestamp,
+    pub pinned: bool,
+}
+
+/// Reads the tick's clock from the process environment.
+pub fn now() -> Result<Clock, SetupError> {
+    now_from(&|k: &str| std::env::var(k).ok(), chrono::Utc::now())
+}
+
+/// The clock from `env`, with `real` as the wall clock: `AFK_NOW` is honoured only with
+/// `AFK_SIMULATION=1` and outside Kubernetes; anywhere else it is refused.
+pub fn now_from(
+    env: &dyn Fn(&str) -> Option<String>,
+    real: Timestamp,
+) -> Result<Clock, SetupError> {
+    let Some(value) = env(env::NOW) else {
+        return Ok(Clock {
+            now: real,
+            pinned: false,
+        });
+    };
+    let simulation = env(env::SIMULATION).is_some_and(|v| v.trim() == "1");
+    let in_cluster = env(env::KUBERNETES_SERVICE_HOST).is_some();
+    if !simulation || in_cluster {
+        let why = if in_cluster {
+            format!(
+                "this process runs in Kubernetes ({} is set)",
+                env::KUBERNETES_SERVICE_HOST
+            )
+        } else {
+            format!("{}=1 is not set", env::SIMULATION)
+        };
+        return Err(SetupError::NowRefused { var: env::NOW, why });
     }
+    let now = chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| SetupError::Now {
+            var: env::NOW,
+            value: value.chars().take(64).collect(),
+        })?;
+    Ok(Clock { now, pinned: true })
 }
 
 /// Runs one tick and prints its plan.
 pub async fn run(tick: TickKind, args: &Args) -> Outcome {
     let setup = load_config(args).and_then(|c| now().map(|n| (c, n)));
-    let (config, now) = match setup {
+    let (config, clock) = match setup {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "nothing was done");
@@ -75,7 +115,17 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
             return Outcome::ConfigError;
         }
     };
+    let now = clock.now;
     let mut plan = Plan::new(tick, args.dry_run, config.kill_switch);
+    if clock.pinned {
+        tracing::warn!(
+            now = %now.to_rfc3339(),
+            "the clock is pinned by {} under {}=1: simulation only, never in production",
+            env::NOW,
+            env::SIMULATION
+        );
+        plan.pinned_now = Some(now);
+    }
     if tick == TickKind::Poll && config.kill_switch {
         // SPEC §2.2: zero network I/O, exit 0.
         plan.skipped.push(afk_core::plan::SkipEntry {
@@ -94,7 +144,12 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         output::print(&plan, args.output);
         return Outcome::Completed;
     }
-    let deadline = std::time::Instant::now() + config.limits.tick_deadline;
+    let Some(deadline) = std::time::Instant::now().checked_add(config.limits.tick_deadline) else {
+        let e = SetupError::Deadline;
+        tracing::error!(error = %e, "nothing was done");
+        eprintln!("afk: {e}");
+        return Outcome::ConfigError;
+    };
     let remotes = match remotes::Remotes::build(&config, tick, deadline).await {
         Ok(r) => r,
         Err(e) => {
@@ -115,6 +170,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         .is_err()
     {
         plan.errors.push(afk_core::plan::ErrorEntry {
+            public: None,
             repo: None,
             issue: None,
             run: None,

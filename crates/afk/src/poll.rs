@@ -464,6 +464,7 @@ pub async fn apply_claim(
 
 fn error(repo: Option<&RepoName>, issue: Option<u64>, error: String) -> ErrorEntry {
     ErrorEntry {
+        public: None,
         repo: repo.cloned(),
         issue,
         run: None,

@@ -52,6 +52,7 @@ impl Remotes {
         let armed = config.armed().map_err(|e| BuildError(e.to_string()))?;
         let policy = RetryPolicy {
             deadline: Some(deadline),
+            max_body_bytes: config.network.max_response_bytes(),
             ..RetryPolicy::default()
         };
         let tracker_token = SecretFile::new(armed.tracker.token_file.clone());
@@ -70,7 +71,10 @@ impl Remotes {
         let t3 = T3::new(
             &armed.t3.base_url,
             SecretFile::new(armed.t3.token_file.clone()),
-            policy.clone(),
+            RetryPolicy {
+                max_body_bytes: config.network.t3_max_response_bytes(),
+                ..policy.clone()
+            },
         )?;
         let woodpecker = match &config.woodpecker {
             Some(w) => Some(Woodpecker::new(
@@ -114,7 +118,9 @@ impl Remotes {
         let workspaces = Workspaces::new(
             PathBuf::from(&config.workspace.root),
             &config.workspace.clone_url_template,
-            Some(tracker_token),
+            // The tracker token goes only to the tracker's own git host unless the config
+            // says otherwise (workspace.send_tracker_token).
+            config.workspace.send_tracker_token.then_some(tracker_token),
         );
         Ok(Remotes {
             tracker,

@@ -93,7 +93,9 @@ impl Tick<'_> {
         for effect in effects {
             if let Err(e) = applier.apply(effect, comment_id).await {
                 tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_str(), effect = effect.kind(), error = %e, "effect failed");
-                return Err(ctx.error(format!("{} failed: {e}", effect.kind())));
+                let mut entry = ctx.error(format!("{} failed: {e}", effect.kind()));
+                entry.public = Some(format!("{} failed: {}", effect.kind(), e.public_summary()));
+                return Err(entry);
             }
             tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_str(), effect = effect.kind(), "applied");
         }
@@ -111,6 +113,7 @@ pub struct ErrCtx {
 impl ErrCtx {
     pub fn error(&self, error: String) -> ErrorEntry {
         ErrorEntry {
+            public: None,
             repo: Some(self.repo.clone()),
             issue: Some(self.issue),
             run: self.run.clone(),
@@ -138,6 +141,7 @@ pub async fn tick(
         Err(e) => {
             // Without T3's view no run can be judged: report and decide nothing.
             plan.errors.push(ErrorEntry {
+                public: None,
                 repo: None,
                 issue: None,
                 run: None,
@@ -171,6 +175,7 @@ pub async fn tick(
         match result {
             Ok(issues) => live_issues.extend(issues.into_iter().map(|i| (repo.clone(), i))),
             Err(e) => plan.errors.push(ErrorEntry {
+                public: None,
                 repo: Some(repo),
                 issue: None,
                 run: None,
@@ -208,6 +213,7 @@ pub async fn tick(
                 tracing::info!(expired = ?report.expired, evicted = ?report.evicted, usage_percent = ?report.usage_percent, "housekeeping")
             }
             Err(e) => plan.errors.push(ErrorEntry {
+                public: None,
                 repo: None,
                 issue: None,
                 run: None,
@@ -465,7 +471,15 @@ pub async fn finish_dispatch(
 ) -> Result<(), ErrorEntry> {
     let (next, failure) = match result {
         Ok(()) => (dispatched(record, tick.now), None),
-        Err(e) => (dispatch_failed(record, &e.error, tick.now), Some(e)),
+        // The comment is public: only the sanitised reason goes there; the full error is in
+        // the plan and the logs.
+        Err(e) => {
+            let public = e
+                .public
+                .as_deref()
+                .unwrap_or("dispatch failed; the details are in afk's logs");
+            (dispatch_failed(record, public, tick.now), Some(e))
+        }
     };
     let body = afk_core::comment::render(
         &next,

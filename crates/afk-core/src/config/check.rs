@@ -299,6 +299,91 @@ pub(super) fn http_url(key: &str, raw: &str) -> Result<String, ConfigError> {
     Ok(trimmed.to_owned())
 }
 
+/// The scheme and host (lowercase, IPv6 without brackets) of a `scheme://host[:port]/…` URL.
+pub(super) fn scheme_and_host(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+/// Hosts where plain `http://` keeps a secret off open networks: loopback (`localhost`,
+/// 127.0.0.0/8, `::1`) and Kubernetes Service names (`*.svc`, `*.svc.cluster.local`), whose
+/// traffic stays on the cluster network (T3 is usually reached that way, INTERFACES §2).
+pub(super) fn plain_http_ok(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host.ends_with(".svc")
+        || host.ends_with(".svc.cluster.local")
+}
+
+/// Every URL that carries a secret (a token header, or the token git sends) must be
+/// `https://`, unless its host is loopback or a Kubernetes Service ([`plain_http_ok`]). Called
+/// only when `allow_insecure_http` is off; the error names the key.
+pub(super) fn plain_http_refused(c: &super::Config) -> Result<(), ConfigError> {
+    let mut urls: Vec<(&str, &str)> = Vec::new();
+    if let Some(t) = &c.tracker {
+        urls.push(("tracker.api_url", &t.api_url));
+    }
+    if let Some(t) = &c.t3 {
+        urls.push(("t3.base_url", &t.base_url));
+    }
+    urls.push((
+        "workspace.clone_url_template",
+        &c.workspace.clone_url_template,
+    ));
+    if let Some(w) = &c.woodpecker {
+        urls.push(("ci.woodpecker.api_url", &w.api_url));
+    }
+    if let Some(n) = &c.notify.ntfy {
+        urls.push(("notify.ntfy.url", &n.url));
+    }
+    for (key, url) in urls {
+        if let Some((scheme, host)) = scheme_and_host(url)
+            && scheme == "http"
+            && !plain_http_ok(&host)
+        {
+            return Err(invalid(
+                key,
+                url,
+                "an https:// URL: this one carries a secret, which plain http:// sends in clear \
+                 (http:// is accepted only for a loopback host, a Kubernetes Service name \
+                 (*.svc), or with network.allow_insecure_http = true)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a clone URL points at the tracker's own host, the only host that may get the
+/// tracker token by default. GitHub serves its API on `api.github.com` and git on
+/// `github.com`; GitHub Enterprise and Forgejo serve both on one host (and port).
+pub(super) fn same_git_host(api_url: &str, clone_url_template: &str) -> bool {
+    let authority = |u: &str| -> Option<(String, String)> {
+        let (scheme, rest) = u.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "https" && scheme != "http" {
+            return None;
+        }
+        let a = rest.split(['/', '?', '#']).next().unwrap_or("");
+        (!a.is_empty() && !a.contains('@')).then(|| (scheme, a.to_ascii_lowercase()))
+    };
+    let (Some((_, api)), Some((_, clone))) = (authority(api_url), authority(clone_url_template))
+    else {
+        return false;
+    };
+    api == clone || (api == "api.github.com" && clone == "github.com")
+}
+
 /// An ntfy topic: ntfy accepts letters, digits, `-` and `_`, up to 64 characters.
 pub(super) fn ntfy_topic(key: &str, v: &str) -> Result<String, ConfigError> {
     let ok = !v.is_empty()

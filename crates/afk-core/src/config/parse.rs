@@ -4,7 +4,8 @@
 use super::check::{
     absolute_path, at_least_one, branch_name, cache_dir, clone_url_template, dns_label,
     dns_subdomain, duration, http_url, instance_id, invalid, invalid_env, invalid_number, label,
-    login, model_name, ntfy_topic, one_to, repo_expected, secret_file, shown,
+    login, model_name, ntfy_topic, one_to, plain_http_refused, repo_expected, same_git_host,
+    secret_file, shown,
 };
 use super::raw::{
     RawConfig, RawLabels, RawLimits, RawT3, RawTracker, RawWorkspace, key_segment, read_repo,
@@ -61,6 +62,17 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .map(|(i, b)| login(&format!("trusted_bots[{i}]"), b))
             .collect::<Result<_, _>>()?;
     }
+    if let Some(n) = raw.network {
+        if let Some(v) = n.allow_insecure_http {
+            c.network.allow_insecure_http = v;
+        }
+        if let Some(v) = n.max_response_mib {
+            c.network.max_response_mib = one_to("network.max_response_mib", v, 4096)?;
+        }
+        if let Some(v) = n.t3_max_response_mib {
+            c.network.t3_max_response_mib = one_to("network.t3_max_response_mib", v, 4096)?;
+        }
+    }
     if let Some(l) = raw.labels {
         labels(&mut c, l)?;
     }
@@ -73,6 +85,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if let Some(t) = raw.t3 {
         c.t3 = Some(t3(t)?);
     }
+    let send_tracker_token = raw.workspace.as_ref().and_then(|w| w.send_tracker_token);
     if let Some(w) = raw.workspace {
         workspace(&mut c, w)?;
     }
@@ -159,6 +172,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             }
             c.repos.insert(name, section);
         }
+    }
+    c.workspace.send_tracker_token = send_tracker_token.unwrap_or_else(|| {
+        c.tracker
+            .as_ref()
+            .is_some_and(|t| same_git_host(&t.api_url, &c.workspace.clone_url_template))
+    });
+    if !c.network.allow_insecure_http {
+        plain_http_refused(&c)?;
     }
     Ok(c)
 }

@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub(super) notify: Option<RawNotify>,
     pub(super) ci: Option<RawCi>,
     pub(super) kube: Option<RawKube>,
+    pub(super) network: Option<RawNetwork>,
     /// Kept untyped so each repo's section is read on its own, with its key in every error.
     pub(super) repos: Option<toml::Table>,
 }
@@ -82,6 +83,7 @@ pub(super) struct RawModel {
 pub(super) struct RawWorkspace {
     pub(super) root: Option<String>,
     pub(super) clone_url_template: Option<String>,
+    pub(super) send_tracker_token: Option<bool>,
     pub(super) retain_days: Option<u32>,
     pub(super) evict_above_percent: Option<u8>,
     pub(super) cache_dirs: Option<Vec<String>>,
@@ -134,6 +136,14 @@ pub(super) struct RawWoodpecker {
 pub(super) struct RawKube {
     pub(super) context: Option<String>,
     pub(super) api_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    pub(super) allow_insecure_http: Option<bool>,
+    pub(super) max_response_mib: Option<u32>,
+    pub(super) t3_max_response_mib: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -65,8 +65,10 @@ pub(super) fn agent_state(record: &RunRecord, thread: &ThreadEvidence, now: Time
         return Agent::Asking(request.clone());
     }
     let error = || {
+        // Shown in the public comment: reduced to what a reader needs (the logs keep it all).
         session_error
-            .clone()
+            .as_deref()
+            .map(crate::public::public_text)
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| "the agent's turn ended in error".to_owned())
     };

@@ -170,12 +170,14 @@ fn watch_plan() -> Plan {
     ];
     plan.errors = vec![
         ErrorEntry {
+            public: None,
             repo: Some(other()),
             issue: None,
             run: None,
             error: "github: GET /repos/octo/api/issues timed out after 3 attempts".to_owned(),
         },
         ErrorEntry {
+            public: None,
             repo: None,
             issue: None,
             run: None,

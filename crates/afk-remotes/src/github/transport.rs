@@ -13,7 +13,7 @@ use reqwest::header::HeaderValue;
 
 use super::etag::EtagCache;
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
-use crate::http::{Response, RetryPolicy, SecretFile, classify, rate_limit_wait};
+use crate::http::{Response, RetryPolicy, SecretFile, classify, rate_limit_wait, read_capped};
 
 pub(super) const REMOTE: &str = "github";
 
@@ -251,7 +251,7 @@ impl Transport {
                         return Err(err(kind));
                     }
                 }
-                Err(kind @ ErrorKind::Local(_)) => return Err(err(kind)),
+                Err(kind @ (ErrorKind::Local(_) | ErrorKind::Decode(_))) => return Err(err(kind)),
                 Err(kind) if idempotent => Wait::Backoff(kind),
                 Err(kind) => return Err(err(kind)),
             };
@@ -347,7 +347,7 @@ impl Transport {
         let resp = rb.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(classify)?;
+        let body = read_capped(resp, self.policy.max_body_bytes).await?;
         Ok(Response {
             status,
             headers,

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod adversarial_isolation;
+mod adversarial_hardening;
 mod crash;
 mod harness;
 mod lifecycle;
