@@ -166,7 +166,17 @@ impl Tracker {
         }
     }
 
-    /// Adds labels (idempotent).
+    /// Makes sure the repo has each of `names`, creating missing ones, once per repo per
+    /// client. Forgejo drops unknown names from a label add, so they must exist first;
+    /// GitHub creates a label the first time it is added, so nothing is done there.
+    pub async fn ensure_labels(&self, repo: &RepoName, names: &[String]) -> Result<()> {
+        match self {
+            Tracker::GitHub(_) => Ok(()),
+            Tracker::Forgejo(c) => c.ensure_labels(repo, names).await,
+        }
+    }
+
+    /// Adds labels (idempotent; on Forgejo, checked against the labels the issue then has).
     pub async fn add_labels(
         &self,
         repo: &RepoName,
