@@ -89,6 +89,9 @@ pub struct IssueExtras {
     pub linked_blockers: Vec<LinkedBlocker>,
     /// Linked blockers the answer did not list (past its page): unknown, so they block.
     pub unlisted_blockers: u64,
+    /// Linked blockers the forge listed but afk's token cannot see (GitHub: a `null` node with
+    /// a `NOT_FOUND` error): unknown, so they block.
+    pub hidden_blockers: u64,
 }
 
 /// One native "blocked by" link.
