@@ -186,7 +186,9 @@ impl GitHub {
     }
 
     /// The login's permission on the repo. A 403 (the token lacks push access) or 404 (no
-    /// such user, or no access) is an untrusted `Unknown`, not an error.
+    /// such user, or no access) is an untrusted `Unknown`, not an error. A 403 that is a rate
+    /// limit (see the transport) never gets here as an answer: it is waited out, or it is a
+    /// `RateLimited` error and the labeller is not judged this tick.
     pub async fn permission(&self, repo: &RepoName, login: &str) -> Result<Permission> {
         let path = format!(
             "{}/collaborators/{}/permission",

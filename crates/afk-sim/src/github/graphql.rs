@@ -3,6 +3,13 @@
 //! `blockedBy(first: N) { totalCount nodes { number state repository { nameWithOwner } } }`
 //! (literal arguments or variables), and refuses anything else with a GraphQL error, the way an
 //! unknown field would be.
+//!
+//! Like GitHub's GraphQL API, every answer is HTTP 200: a server set up without issue
+//! dependencies (`graphql_without_blocked_by`, as on GitHub Enterprise Server versions before
+//! them) refuses a query selecting `blockedBy` at validation, with no `data` and an error whose
+//! `extensions` are `{code: "undefinedField", typeName: "Issue", fieldName: "blockedBy"}`; a
+//! blocker in a repo the caller cannot see is a `null` node plus a `NOT_FOUND` error naming its
+//! path, the rest of `data` still answered (GraphQL partial results).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
