@@ -120,10 +120,12 @@ fn describe(kind: &ErrorKind) -> String {
         ErrorKind::RateLimited {
             retry_after: Some(d),
         } => format!(
-            "rate limited; retry after {}s, past this tick's deadline",
+            "rate limited; retry after {}s, past this tick's deadline: not decided this tick, the next tick continues",
             d.as_secs()
         ),
-        ErrorKind::RateLimited { retry_after: None } => "rate limited".to_owned(),
+        ErrorKind::RateLimited { retry_after: None } => {
+            "rate limited: not decided this tick, the next tick continues".to_owned()
+        }
         ErrorKind::Timeout => "timed out".to_owned(),
         ErrorKind::Transport(e) => format!("connection failed: {e}"),
         ErrorKind::Decode(e) => format!("unexpected response shape: {e}"),

@@ -8,7 +8,13 @@
 //! - Pages are `page` + `limit` (the server caps `limit`, 50 by default, maybe lower): paging
 //!   follows `Link rel="next"`, else `X-Total-Count`, else stops at a short page.
 //! - Label changes are timeline items `type: "label"` whose `body` is `"1"` (added) or `""`
-//!   (removed); the account is not marked as a bot in the API.
+//!   (removed); the account is not marked as a bot in the API. The timeline's `X-Total-Count`
+//!   counts only the page served and it sends no `Link`
+//!   (`routers/api/v1/repo/issue_comment.go`, `ListIssueCommentsAndTimeline`), so it is read
+//!   until an empty page.
+//! - Adding labels by name drops names the repo lacks and still answers 200 with the issue's
+//!   labels (`GetLabelIDsInRepoByNames`): afk's labels are created up front, once per repo per
+//!   tick, and every add is checked against the labels in the answer.
 //! - The permission endpoint answers only repo admins (and users asking about themselves):
 //!   a 403 becomes an untrusted [`Permission::Unknown`] telling the operator what to grant.
 //! - Forgejo keeps no API-visible body edit history: [`Forgejo::issue_extras`] has no edit time.
@@ -23,6 +29,9 @@ use afk_core::facts::Permission;
 use afk_core::model::{IssueNumber, RepoName, Timestamp};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -48,10 +57,14 @@ const MAX_PAGES: usize = 400;
 /// Characters escaped in a path segment (names, logins, refs).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 
-/// Forgejo client (transport, auth, the operations afk needs).
+/// Forgejo client (transport, auth, the operations afk needs). Clones share the record of
+/// the repos whose labels were already checked.
 #[derive(Debug, Clone)]
 pub struct Forgejo {
     http: HttpClient,
+    /// `owner/name` of the repos where [`Forgejo::ensure_labels`] found or created afk's
+    /// labels during this client's life (one tick).
+    labels_ensured: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// What a page says about the next one.
@@ -87,6 +100,10 @@ impl PageInfo {
     }
 }
 
+fn ensured(m: &Mutex<BTreeSet<String>>) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
@@ -119,7 +136,10 @@ impl Forgejo {
             )));
         }
         let http = HttpClient::new(REMOTE, api_url, Auth::Token(token), policy)?;
-        Ok(Forgejo { http })
+        Ok(Forgejo {
+            http,
+            labels_ensured: Arc::new(Mutex::new(BTreeSet::new())),
+        })
     }
 
     fn repo_path(repo: &RepoName) -> String {
@@ -208,6 +228,12 @@ impl Forgejo {
 
     /// The most recent time `label` was added to the issue, with who added it (all timeline
     /// pages are read; the newest by time, then by id, wins).
+    ///
+    /// The timeline is read until a page comes back empty: Forgejo's `X-Total-Count` here is
+    /// the length of the page just served and no `Link` is sent, a server may cap `limit`
+    /// below what was asked (`MAX_RESPONSE_ITEMS`), and cross-references the bot cannot see
+    /// are dropped from a page after it was cut, so neither the headers nor a short page tell
+    /// that the timeline has ended.
     pub async fn latest_labeling(
         &self,
         repo: &RepoName,
@@ -215,14 +241,30 @@ impl Forgejo {
         label: &str,
     ) -> Result<Option<LabelChange>> {
         let path = format!("{}/issues/{number}/timeline", Self::repo_path(repo));
-        let items = self
-            .paged(
-                &path,
-                &[],
-                |resp, p| Ok((Self::decode::<Vec<wire::TimelineItem>>(resp, p)?, None)),
-                |_| false,
-            )
-            .await?;
+        let limit = PAGE_LIMIT.to_string();
+        let mut items = Vec::new();
+        let mut page = 1usize;
+        loop {
+            if page > MAX_PAGES {
+                return Err(RemoteError::new(
+                    REMOTE,
+                    HttpClient::describe(&Method::GET, &path),
+                    ErrorKind::Local(format!(
+                        "more than {MAX_PAGES} pages of timeline on {repo}#{number}; refusing \
+                         to read further"
+                    )),
+                ));
+            }
+            let page_s = page.to_string();
+            let full = with_query(&path, &[("limit", &limit), ("page", &page_s)]);
+            let resp = self.http.send(Request::get(&full)).await?;
+            let batch: Vec<wire::TimelineItem> = Self::decode(&resp, &full)?;
+            if batch.is_empty() {
+                break;
+            }
+            items.extend(batch);
+            page += 1;
+        }
         Ok(items
             .into_iter()
             .filter_map(|i| i.label_change(label))
@@ -289,6 +331,7 @@ impl Forgejo {
                 })
                 .collect(),
             unlisted_blockers: 0,
+            hidden_blockers: 0,
         })
     }
 
@@ -314,9 +357,23 @@ impl Forgejo {
         Ok(info.default_branch)
     }
 
-    /// Adds labels by name, creating in the repo any it lacks (Forgejo answers 422 to a name
-    /// the repo does not have). Adding a label the issue already has is a no-op, so a retry
-    /// is safe.
+    /// Makes sure each of `names` exists in the repo, creating the missing ones (needs write
+    /// access to issues). Done once per repo for this client's life (one tick): the first
+    /// label a claim or verdict adds lists the repo's labels; quiet ticks write nothing.
+    pub async fn ensure_labels(&self, repo: &RepoName, names: &[String]) -> Result<()> {
+        let key = repo.to_string();
+        if ensured(&self.labels_ensured).contains(&key) {
+            return Ok(());
+        }
+        self.create_missing_labels(repo, names).await?;
+        ensured(&self.labels_ensured).insert(key);
+        Ok(())
+    }
+
+    /// Adds labels by name. Forgejo drops names the repo lacks and still answers 200 with the
+    /// issue's labels, so the answer is checked: a label missing from it is created in the
+    /// repo and the add sent once more; still missing is an error naming label and repo.
+    /// Adding a label the issue already has is a no-op, so a retry is safe.
     pub async fn add_labels(
         &self,
         repo: &RepoName,
@@ -326,33 +383,51 @@ impl Forgejo {
         if labels.is_empty() {
             return Ok(());
         }
-        match self.post_labels(repo, number, labels).await {
-            // Forgejo adds only labels the repo already has (GitHub creates them on the fly):
-            // create the missing ones, then add again, once.
-            Err(e) if e.status() == Some(422) => {
-                self.create_missing_labels(repo, labels).await?;
-                self.post_labels(repo, number, labels).await
-            }
-            done => done,
+        let missing = self.post_labels(repo, number, labels).await?;
+        if missing.is_empty() {
+            return Ok(());
         }
+        self.create_missing_labels(repo, &missing).await?;
+        let still = self.post_labels(repo, number, labels).await?;
+        if still.is_empty() {
+            return Ok(());
+        }
+        Err(RemoteError::new(
+            REMOTE,
+            format!("POST {}/issues/{number}/labels", Self::repo_path(repo)),
+            ErrorKind::Local(format!(
+                "Forgejo answered the label add on {repo}#{number}, but the issue does not \
+                 carry {still:?}; Forgejo drops label names the repo does not have: check that \
+                 these labels exist in {repo} (or its organisation) and that afk's token may \
+                 write issues there"
+            )),
+        ))
     }
 
+    /// POSTs the names; returns those the answer (the issue's labels afterwards) lacks.
     async fn post_labels(
         &self,
         repo: &RepoName,
         number: IssueNumber,
         labels: &[String],
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let path = format!("{}/issues/{number}/labels", Self::repo_path(repo));
         let body = Body::Json(json!({ "labels": labels }));
-        self.http
+        let resp = self
+            .http
             .send(
                 Request::new(Method::POST, &path, Some(body))
                     .accept(&[200])
                     .idempotent(true),
             )
             .await?;
-        Ok(())
+        let on_issue: Vec<wire::Label> =
+            resp.json(REMOTE, &HttpClient::describe(&Method::POST, &path))?;
+        Ok(labels
+            .iter()
+            .filter(|want| !on_issue.iter().any(|l| &l.name == *want))
+            .cloned()
+            .collect())
     }
 
     /// Creates each of `names` the repo does not have yet (needs write access to issues).

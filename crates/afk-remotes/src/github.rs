@@ -13,6 +13,9 @@ use afk_core::config::CiProvider;
 use afk_core::evidence::CloseReason;
 use afk_core::facts::Permission;
 use afk_core::model::{IssueNumber, RepoName, Timestamp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -28,14 +31,29 @@ use wire::{
     WorkflowRuns,
 };
 
+/// The first wait after a secondary rate limit without `retry-after` (a 403/429 without
+/// reset hint): GitHub's docs ("Rate limits for the REST API", "Exceeding the rate limit") ask
+/// for at least one minute, then exponentially longer waits. Give it to the client as
+/// [`RetryPolicy::default_rate_limit_wait`]; a wait past the tick's deadline fails the request
+/// as rate limited and the next tick continues.
+pub const SECONDARY_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The one GraphQL query afk sends: the body's last edit and the native blockers.
 const EXTRAS_QUERY: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { issue(number: $number) { lastEditedAt blockedBy(first: 50) { totalCount nodes { number state repository { nameWithOwner } } } } } }";
 
-/// GitHub client (transport, auth, the operations afk needs). Clones share the ETag cache and
-/// the request counters.
+/// The same without `blockedBy`, for servers whose schema has no issue dependencies (GitHub
+/// Enterprise Server versions before them answer the full query with an `undefinedField`
+/// error and no data).
+const EXTRAS_QUERY_NO_BLOCKED_BY: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { issue(number: $number) { lastEditedAt } } }";
+
+/// GitHub client (transport, auth, the operations afk needs). Clones share the ETag cache, the
+/// request counters and what was learnt about the server's GraphQL schema.
 #[derive(Debug, Clone)]
 pub struct GitHub {
     http: Transport,
+    /// Set once the server refused `Issue.blockedBy` as an unknown field: later queries leave
+    /// it out (learnt once per client, that is once per tick).
+    no_blocked_by: Arc<AtomicBool>,
 }
 
 fn enc(s: &str) -> String {
@@ -60,6 +78,7 @@ impl GitHub {
     pub fn new(api_url: &str, token: SecretFile, policy: RetryPolicy) -> Result<GitHub> {
         Ok(GitHub {
             http: Transport::new(api_url, token, policy)?,
+            no_blocked_by: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -115,8 +134,10 @@ impl GitHub {
         Ok(items.into_iter().map(WireIssue::into_issue).collect())
     }
 
-    /// The most recent `labeled` event for `label` on the issue, with its actor. Reads the
-    /// last page of the events first (they come oldest first) and steps backwards.
+    /// The most recent `labeled` event for `label` on the issue, with its actor. GitHub does not
+    /// document the order of `/events`, so every page is read (the last first, stepping back,
+    /// the first one reused) and the newest labelling is found by `created_at`, then by id,
+    /// never by position.
     pub async fn latest_labeling(
         &self,
         repo: &RepoName,
@@ -125,40 +146,49 @@ impl GitHub {
     ) -> Result<Option<LabelChange>> {
         let first_url = format!("{}/issues/{number}/events?per_page=100", repo_path(repo));
         let first = self.http.get(&first_url, &[200]).await?;
-        let find = |page: &Answer| -> Result<Option<LabelChange>> {
-            let items = json_array(page)?;
-            Ok(items.iter().rev().find_map(|i| wire::labeling(i, label)))
+        let mut found: Vec<(u64, LabelChange)> = Vec::new();
+        let mut collect = |page: &Answer| -> Result<()> {
+            found.extend(
+                json_array(page)?
+                    .iter()
+                    .filter_map(|i| wire::labeling(i, label)),
+            );
+            Ok(())
         };
-        let Some(last_url) = first.links.last.clone() else {
-            return find(&first);
-        };
-        let mut page = self.http.get(&last_url, &[200]).await?;
-        let mut pages = 2usize;
-        loop {
-            if let Some(found) = find(&page)? {
-                return Ok(Some(found));
+        collect(&first)?;
+        if let Some(last_url) = first.links.last.clone() {
+            let mut page = self.http.get(&last_url, &[200]).await?;
+            let mut pages = 2usize;
+            loop {
+                collect(&page)?;
+                let Some(prev) = page.links.prev.clone() else {
+                    break;
+                };
+                if page.links.first.as_deref() == Some(prev.as_str()) {
+                    // The previous page is the first one, already read.
+                    break;
+                }
+                pages += 1;
+                if pages > 1000 {
+                    return Err(RemoteError::new(
+                        REMOTE,
+                        page.request.clone(),
+                        ErrorKind::Decode("more than 1000 pages of events; giving up".into()),
+                    ));
+                }
+                page = self.http.get(&prev, &[200]).await?;
             }
-            let Some(prev) = page.links.prev.clone() else {
-                return Ok(None);
-            };
-            if page.links.first.as_deref() == Some(prev.as_str()) {
-                // The previous page is the first one, already read.
-                return find(&first);
-            }
-            pages += 1;
-            if pages > 1000 {
-                return Err(RemoteError::new(
-                    REMOTE,
-                    page.request.clone(),
-                    ErrorKind::Decode("more than 1000 pages of events; giving up".into()),
-                ));
-            }
-            page = self.http.get(&prev, &[200]).await?;
         }
+        Ok(found
+            .into_iter()
+            .max_by(|(ia, a), (ib, b)| a.at.cmp(&b.at).then(ia.cmp(ib)))
+            .map(|(_, c)| c))
     }
 
     /// The login's permission on the repo. A 403 (the token lacks push access) or 404 (no
-    /// such user, or no access) is an untrusted `Unknown`, not an error.
+    /// such user, or no access) is an untrusted `Unknown`, not an error. A 403 that is a rate
+    /// limit (see the transport) never gets here as an answer: it is waited out, or it is a
+    /// `RateLimited` error and the labeller is not judged this tick.
     pub async fn permission(&self, repo: &RepoName, login: &str) -> Result<Permission> {
         let path = format!(
             "{}/collaborators/{}/permission",
@@ -180,9 +210,44 @@ impl GitHub {
     /// When the issue body was last edited (GraphQL `lastEditedAt`; `None` if never) and the
     /// issues it is blocked by (`blockedBy`, GitHub's native dependencies, at most 50 per
     /// issue), in one GraphQL query.
+    ///
+    /// A server whose schema has no `Issue.blockedBy` (older GitHub Enterprise Server) answers
+    /// with an `undefinedField` error: the first such answer is logged once, naming the
+    /// server, and this and every later query of this client go without it (body `Blocked by`
+    /// references still count). A blocker the token cannot see comes back as a `null` node
+    /// with a `NOT_FOUND` error: it is counted in [`IssueExtras::hidden_blockers`] (it blocks),
+    /// not an error.
     pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
+        if !self.no_blocked_by.load(Ordering::SeqCst) {
+            let gql = self.extras_query(repo, number, EXTRAS_QUERY).await?;
+            if !gql.lacks_issue_field("blockedBy") {
+                return self.extras_from(gql, repo, number, "lastEditedAt, blockedBy");
+            }
+            if !self.no_blocked_by.swap(true, Ordering::SeqCst) {
+                tracing::warn!(
+                    remote = REMOTE,
+                    server = %self.http.api(),
+                    "the GitHub server at {} has no issue dependencies in its GraphQL schema \
+                     (Issue.blockedBy is unknown); native \"blocked by\" links are not read \
+                     this tick, body \"Blocked by\" references still are",
+                    self.http.api()
+                );
+            }
+        }
+        let gql = self
+            .extras_query(repo, number, EXTRAS_QUERY_NO_BLOCKED_BY)
+            .await?;
+        self.extras_from(gql, repo, number, "lastEditedAt")
+    }
+
+    async fn extras_query(
+        &self,
+        repo: &RepoName,
+        number: IssueNumber,
+        query: &str,
+    ) -> Result<GraphqlAnswer> {
         let body = json!({
-            "query": EXTRAS_QUERY,
+            "query": query,
             "variables": {"owner": repo.owner(), "name": repo.name(), "number": number},
         });
         let url = self.http.graphql_url();
@@ -190,10 +255,19 @@ impl GitHub {
             .http
             .send(Method::POST, &url, Some(&body), &[200], true)
             .await?;
-        let gql: GraphqlAnswer = answer.json()?;
+        answer.json()
+    }
+
+    fn extras_from(
+        &self,
+        gql: GraphqlAnswer,
+        repo: &RepoName,
+        number: IssueNumber,
+        fields: &str,
+    ) -> Result<IssueExtras> {
         let what = format!(
-            "{} ({repo}#{number} lastEditedAt, blockedBy)",
-            answer.request
+            "{} ({repo}#{number} {fields})",
+            self.http.describe(&Method::POST, &self.http.graphql_url())
         );
         if let Some(errors) = gql.errors() {
             return Err(RemoteError::new(

@@ -90,7 +90,9 @@ pub struct RetryPolicy {
     pub timeout: Duration,
     /// Nothing is sent, and no wait is started, past this instant (the tick deadline).
     pub deadline: Option<Instant>,
-    /// Longest wait for a rate limit without a `retry-after`/reset hint.
+    /// First wait for a rate limit without a `retry-after`/reset hint, doubled for each
+    /// further one in the same request. GitHub asks for at least a minute
+    /// ([`crate::github::SECONDARY_RATE_LIMIT_WAIT`]); tests shorten it.
     pub default_rate_limit_wait: Duration,
     /// Largest response body read, in bytes ([`read_capped`]); a larger one fails the request.
     pub max_body_bytes: u64,
@@ -259,10 +261,12 @@ impl HttpClient {
         let what = Self::describe(&req.method, req.path);
         let err = |kind| RemoteError::new(self.remote, what.clone(), kind);
         let mut attempt = 0u32;
+        let mut limited = 0u32;
         loop {
             if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(err(ErrorKind::Deadline));
             }
+            let unhinted = self.policy.default_rate_limit_wait * 2u32.saturating_pow(limited);
             let outcome = self.send_once(&req).await;
             let wait = match outcome {
                 Ok(resp) if req.accept.contains(&resp.status) => return Ok(resp),
@@ -271,8 +275,11 @@ impl HttpClient {
                         status: resp.status,
                         detail: excerpt(&resp.body),
                     };
-                    match rate_limit_wait(&resp, self.policy.default_rate_limit_wait) {
-                        Some(w) => RetryWait::RateLimit(w, kind),
+                    match rate_limit_wait(&resp, unhinted) {
+                        Some(w) => {
+                            limited += 1;
+                            RetryWait::RateLimit(w, kind)
+                        }
                         None if resp.status >= 500 && req.idempotent => RetryWait::Backoff(kind),
                         None => return Err(err(kind)),
                     }
@@ -413,6 +420,8 @@ pub(crate) fn classify(e: reqwest::Error) -> ErrorKind {
 
 /// How long a rate-limited response asks us to wait, if it is a rate limit at all:
 /// 429 (with or without `retry-after`), or 403 with `retry-after` or `x-ratelimit-remaining: 0`.
+/// `retry-after` is honoured as given, an exhausted budget waits for `x-ratelimit-reset`, and
+/// a limit with neither hint waits `default_wait` (the caller doubles it on each repeat).
 pub fn rate_limit_wait(resp: &Response, default_wait: Duration) -> Option<Duration> {
     let retry_after = resp
         .header("retry-after")

@@ -89,6 +89,9 @@ pub struct IssueExtras {
     pub linked_blockers: Vec<LinkedBlocker>,
     /// Linked blockers the answer did not list (past its page): unknown, so they block.
     pub unlisted_blockers: u64,
+    /// Linked blockers the forge listed but afk's token cannot see (GitHub: a `null` node with
+    /// a `NOT_FOUND` error): unknown, so they block.
+    pub hidden_blockers: u64,
 }
 
 /// One native "blocked by" link.
@@ -166,7 +169,17 @@ impl Tracker {
         }
     }
 
-    /// Adds labels (idempotent).
+    /// Makes sure the repo has each of `names`, creating missing ones, once per repo per
+    /// client. Forgejo drops unknown names from a label add, so they must exist first;
+    /// GitHub creates a label the first time it is added, so nothing is done there.
+    pub async fn ensure_labels(&self, repo: &RepoName, names: &[String]) -> Result<()> {
+        match self {
+            Tracker::GitHub(_) => Ok(()),
+            Tracker::Forgejo(c) => c.ensure_labels(repo, names).await,
+        }
+    }
+
+    /// Adds labels (idempotent; on Forgejo, checked against the labels the issue then has).
     pub async fn add_labels(
         &self,
         repo: &RepoName,

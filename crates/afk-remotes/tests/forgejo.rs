@@ -319,8 +319,37 @@ async fn latest_labeling_reads_all_timeline_pages_for_the_newest_addition() {
     assert_eq!(change.at, labelled_at);
     assert!(!change.actor_is_bot);
     let pages = requests(&fx.world, "GET", &format!("/issues/{n}/timeline"));
-    assert_eq!(pages.len(), 3, "the label event sits on the third page");
+    assert_eq!(
+        pages.len(),
+        4,
+        "the label event sits on the third page; an empty fourth ends the walk"
+    );
     assert!(pages[2].query.contains("page=3"));
+    assert!(pages[3].query.contains("page=4"));
+}
+
+#[tokio::test]
+async fn the_timeline_is_paged_past_forgejos_per_page_total_count() {
+    // Forgejo's timeline says `X-Total-Count: <items on this page>` and sends no `Link`: a
+    // reader trusting the header stops after page one and misses a later labelling.
+    let fx = setup().await;
+    let n = issue(&fx.world, "x", "alice", &[]);
+    sim::label_issue(&fx.world, REPO, n, READY, "mallory").expect("label");
+    for k in 0..49 {
+        sim::add_comment(&fx.world, REPO, n, "carol", &format!("comment {k}")).expect("comment");
+    }
+    sim::unlabel_issue(&fx.world, REPO, n, READY, "mallory").expect("unlabel");
+    fx.world.sim.clock.advance_secs(60);
+    sim::label_issue(&fx.world, REPO, n, READY, "alice").expect("relabel on page two");
+    let change = fx
+        .client
+        .latest_labeling(&fx.repo, n, READY)
+        .await
+        .expect("timeline")
+        .expect("labelled");
+    assert_eq!(change.actor, Login::new("alice"), "not the stale labelling");
+    let pages = requests(&fx.world, "GET", &format!("/issues/{n}/timeline"));
+    assert_eq!(pages.len(), 3);
 }
 
 #[tokio::test]
@@ -485,8 +514,9 @@ async fn add_labels_by_name_records_the_bot_as_actor() {
         requests(&fx.world, "POST", &format!("/issues/{n}/labels")).len(),
         1
     );
-    // A label the repo does not have: Forgejo refuses it (422), so afk creates it in the repo
-    // and adds it again, as GitHub would have done by itself.
+    // A label the repo does not have: Forgejo drops the name and answers 200 with the issue's
+    // labels, so afk sees it missing, creates it in the repo and adds it again, as GitHub
+    // would have done by itself.
     fx.client
         .add_labels(&fx.repo, n, &["ready-for-human".to_owned()])
         .await
@@ -498,7 +528,94 @@ async fn add_labels_by_name_records_the_bot_as_actor() {
     assert_eq!(
         requests(&fx.world, "POST", &format!("/issues/{n}/labels")).len(),
         3,
-        "the refused add, then the add after creating"
+        "the add Forgejo dropped, then the add after creating"
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_drops_unknown_label_names_with_200_as_forgejo_does() {
+    let fx = setup().await;
+    let n = issue(&fx.world, "x", "alice", &[READY]);
+    let url = format!(
+        "{}/api/v1/repos/{REPO}/issues/{n}/labels",
+        fx.running.url(Remote::Forgejo)
+    );
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(&url)
+        .header("authorization", format!("token {TOKEN}"))
+        .json(&json!({"labels": ["bug", "no-such-label"]}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    let names: Vec<&str> = body
+        .as_array()
+        .expect("the issue's labels")
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec![READY, "bug"],
+        "the unknown name is simply absent"
+    );
+}
+
+#[tokio::test]
+async fn a_label_still_missing_after_creating_it_is_an_error_naming_label_and_repo() {
+    let fx = setup().await;
+    let n = issue(&fx.world, "x", "alice", &[READY]);
+    // Both adds answer as if the label did not stick (e.g. a label the token cannot attach).
+    fx.world.sim.add_fault(fault(
+        &format!("/issues/{n}/labels"),
+        "POST",
+        2,
+        FaultAction::Status {
+            status: 200,
+            body: Some("[]".into()),
+            headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
+        },
+    ));
+    let err = fx
+        .client
+        .add_labels(&fx.repo, n, &["ready-for-human".to_owned()])
+        .await
+        .expect_err("the label never appears on the issue");
+    let msg = err.to_string();
+    assert!(msg.contains("ready-for-human"), "{msg}");
+    assert!(msg.contains(REPO), "{msg}");
+    assert_eq!(
+        requests(&fx.world, "POST", &format!("/issues/{n}/labels")).len(),
+        2,
+        "one add, one after creating, no more"
+    );
+}
+
+#[tokio::test]
+async fn ensure_labels_creates_the_missing_ones_once_per_client() {
+    let fx = setup().await;
+    let ours = [
+        READY.to_owned(),
+        "agent-in-progress".to_owned(),
+        "ready-for-human".to_owned(),
+    ];
+    fx.client
+        .ensure_labels(&fx.repo, &ours)
+        .await
+        .expect("ensure");
+    let created = requests(&fx.world, "POST", "/repos/octo/app/labels");
+    assert_eq!(created.len(), 1, "only ready-for-human was missing");
+    assert!(created[0].body.contains("ready-for-human"));
+    fx.client
+        .ensure_labels(&fx.repo, &ours)
+        .await
+        .expect("again");
+    assert_eq!(
+        requests(&fx.world, "GET", "/repos/octo/app/labels").len(),
+        1,
+        "the second call in the same tick asks nothing"
     );
 }
 
@@ -1283,12 +1400,9 @@ async fn sim_refuses_malformed_writes_like_forgejo() {
     assert_eq!(send(&patch, &edit, Some(json!({}))).await.0, 422);
 
     let labels = format!("{issue_path}/labels");
-    assert_eq!(
-        send(&post, &labels, Some(json!({"labels": ["nope"]})))
-            .await
-            .0,
-        422
-    );
+    // An unknown name is dropped and the answer is the issue's labels (none yet).
+    let (status, _, on_issue) = send(&post, &labels, Some(json!({"labels": ["nope"]}))).await;
+    assert_eq!((status, on_issue), (200, json!([])));
     assert_eq!(
         send(&post, &labels, Some(json!({"names": ["bug"]})))
             .await

@@ -1276,3 +1276,165 @@ mod simulator {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Wire facts the client once got wrong (event order, secondary limits, older GraphQL schemas)
+
+#[tokio::test]
+async fn the_latest_labeling_is_found_by_time_not_by_position() {
+    // GitHub does not document the order of `/events`: a server answering newest first must
+    // not make an older labelling look like the latest.
+    let env = Env::new().await;
+    let n = env.issue("labelled twice, events newest first");
+    let later = env.with(|st, now| {
+        st.events_newest_first = true;
+        st.label_issue("acme/app", n, "ready", Actor::user("mallory"), now)
+            .expect("label");
+        st.unlabel_issue("acme/app", n, "ready", Actor::user("mallory"), now)
+            .expect("unlabel");
+        let later = now + chrono::TimeDelta::seconds(60);
+        st.label_issue("acme/app", n, "ready", Actor::user("alice"), later)
+            .expect("label again");
+        later
+    });
+    let change = env
+        .gh
+        .latest_labeling(&env.repo, n, "ready")
+        .await
+        .expect("events")
+        .expect("labelled");
+    assert_eq!(change.actor, Login::new("alice"));
+    assert_eq!(change.at.timestamp(), later.timestamp());
+}
+
+#[tokio::test]
+async fn a_headerless_403_on_the_permission_check_is_a_rate_limit_not_untrusted() {
+    let env = Env::new().await;
+    // A secondary limit as the abuse layer sends it: 403, no retry-after, no x-ratelimit-*.
+    env.fault("GET", "/permission", 10, status(403));
+    let short = env.client(RetryPolicy {
+        deadline: Some(Instant::now() + Duration::from_millis(1500)),
+        default_rate_limit_wait: Duration::from_secs(60),
+        ..policy()
+    });
+    let started = Instant::now();
+    let err = short
+        .permission(&env.repo, "wanda")
+        .await
+        .expect_err("rate limited, not decided");
+    assert!(
+        matches!(err.kind, ErrorKind::RateLimited { retry_after: Some(w) } if w >= Duration::from_secs(60)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("next tick continues"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no minute-long sleep"
+    );
+    // A real refusal (GitHub's headers present, nothing about limits) stays an answer.
+    env.world().sim.clear_faults();
+    env.fault(
+        "GET",
+        "/permission",
+        1,
+        FaultAction::Status {
+            status: 403,
+            body: Some(
+                r#"{"message":"Must have push access to view collaborator permission."}"#.into(),
+            ),
+            headers: [("x-ratelimit-remaining".to_owned(), "4999".to_owned())].into(),
+        },
+    );
+    assert!(matches!(
+        env.gh.permission(&env.repo, "wanda").await.expect("answer"),
+        Permission::Unknown(_)
+    ));
+}
+
+#[tokio::test]
+async fn secondary_limits_without_headers_wait_then_back_off_exponentially() {
+    let env = Env::new().await;
+    env.fault("GET", "/repos/acme/app", 2, status(429));
+    let client = env.client(RetryPolicy {
+        default_rate_limit_wait: Duration::from_millis(300),
+        ..policy()
+    });
+    let started = Instant::now();
+    assert_eq!(
+        client.default_branch(&env.repo).await.expect("third try"),
+        "main"
+    );
+    // 300 ms, then 600 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let statuses: Vec<u16> = env
+        .seen("/repos/acme/app")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![429, 429, 200]);
+    // A 403 saying so is a secondary limit too, even with GitHub's headers.
+    env.fault(
+        "GET",
+        "/repos/acme/app",
+        1,
+        FaultAction::Status {
+            status: 403,
+            body: Some(r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}"#.into()),
+            headers: [("x-ratelimit-remaining".to_owned(), "4000".to_owned())].into(),
+        },
+    );
+    assert_eq!(
+        client
+            .default_branch(&env.repo)
+            .await
+            .expect("after the wait"),
+        "main"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_blocked_by_falls_back_once_per_client() {
+    let env = Env::new().await;
+    let n = env.issue("on an older Enterprise Server");
+    let m = env.issue("another");
+    env.with(|st, _| st.graphql_without_blocked_by = true);
+    let extras = env.gh.issue_extras(&env.repo, n).await.expect("fallback");
+    assert!(extras.linked_blockers.is_empty());
+    assert_eq!(extras.body_edited_at, None);
+    let again = env.gh.issue_extras(&env.repo, m).await.expect("fallback");
+    assert!(again.linked_blockers.is_empty());
+    let queries: Vec<String> = env.seen("/graphql").into_iter().map(|r| r.body).collect();
+    assert_eq!(
+        queries.len(),
+        3,
+        "refused, fallback, then the fallback only"
+    );
+    assert!(queries[0].contains("blockedBy"));
+    assert!(!queries[1].contains("blockedBy") && !queries[2].contains("blockedBy"));
+}
+
+#[tokio::test]
+async fn a_blocker_the_token_cannot_see_blocks_instead_of_failing() {
+    let env = Env::new().await;
+    let n = env.issue("blocked by something secret");
+    env.with(|st, now| {
+        st.add_repo("acme/secret", "main", true)
+            .expect("private repo");
+        let hidden = st
+            .add_issue("acme/secret", "hidden", None, "carol", false, now)
+            .expect("issue");
+        st.block("acme/app", n, ("acme/secret", hidden))
+            .expect("block");
+    });
+    let extras = env
+        .gh
+        .issue_extras(&env.repo, n)
+        .await
+        .expect("partial data");
+    assert_eq!(extras.hidden_blockers, 1);
+    assert!(extras.linked_blockers.is_empty());
+}

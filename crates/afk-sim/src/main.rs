@@ -28,7 +28,7 @@ enum Command {
     },
     /// Serve the simulators for a scenario until killed.
     Serve {
-        /// empty, landed, needs-human, fix-forward, frozen or fleet.
+        /// empty, landed, needs-human, fix-forward, frozen, fleet, forgejo or forgejo-needs-human.
         #[arg(long, default_value = "empty")]
         scenario: String,
         /// Where to write a complete afk config pointing at the simulators.

@@ -20,9 +20,10 @@ use crate::t3::{ScriptedTurn, T3Version, TurnCompletion, TurnOutcome};
 use crate::world::World;
 use crate::{forgejo, kube, ntfy, slack, woodpecker};
 
-/// Every scenario `serve` and `demo` know. All but `forgejo` track issues on GitHub with
-/// GitHub check runs for CI; `forgejo` is `landed` on Forgejo with Woodpecker CI.
-pub const SCENARIOS: [&str; 7] = [
+/// Every scenario `serve` and `demo` know. All but the `forgejo*` ones track issues on GitHub
+/// with GitHub check runs for CI; `forgejo` is `landed` and `forgejo-needs-human` is
+/// `needs-human`, on Forgejo with Woodpecker CI (neither repo has afk's lock or human label).
+pub const SCENARIOS: [&str; 8] = [
     "empty",
     "landed",
     "needs-human",
@@ -30,6 +31,7 @@ pub const SCENARIOS: [&str; 7] = [
     "frozen",
     "fleet",
     "forgejo",
+    "forgejo-needs-human",
 ];
 
 /// Where a scenario's issues and CI live.
@@ -98,7 +100,7 @@ pub fn prepare(
     name: &str,
     dir: &Path,
 ) -> anyhow::Result<Setup> {
-    let forge = if name == "forgejo" {
+    let forge = if name.starts_with("forgejo") {
         Forge::Forgejo
     } else {
         Forge::Github
@@ -106,6 +108,7 @@ pub fn prepare(
     let seeds = match name {
         "empty" => Vec::new(),
         "forgejo" => vec![seed("acme/shop", AgentScript::Green)],
+        "forgejo-needs-human" => vec![seed("acme/shop", AgentScript::Asks)],
         "landed" => vec![seed("acme/shop", AgentScript::Green)],
         "needs-human" => vec![seed("acme/shop", AgentScript::Asks)],
         "fix-forward" => vec![seed("acme/shop", AgentScript::RedThenGreen)],

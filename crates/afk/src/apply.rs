@@ -34,6 +34,15 @@ impl Applier<'_> {
         let tracker = &self.remotes.tracker;
         match effect {
             Effect::AddLabel { repo, issue, label } => {
+                // afk's own labels exist in the repo before the first one is relied on (on
+                // Forgejo an add of a missing label is silently dropped).
+                let labels = &self.config.labels;
+                let ours = [
+                    labels.ready.clone(),
+                    labels.in_progress.clone(),
+                    labels.human.clone(),
+                ];
+                tracker.ensure_labels(repo, &ours).await?;
                 tracker
                     .add_labels(repo, *issue, std::slice::from_ref(label))
                     .await

@@ -289,6 +289,14 @@ fn add_linked_blockers(blockers: &mut Vec<Blocker>, home: &RepoName, extras: &Is
             state: BlockerState::Unresolvable("the forge did not list them".into()),
         });
     }
+    if extras.hidden_blockers > 0 {
+        blockers.push(Blocker {
+            reference: format!("{} linked issue(s) afk cannot see", extras.hidden_blockers),
+            state: BlockerState::Unresolvable(
+                "afk's token cannot read them; give it access or remove the link".into(),
+            ),
+        });
+    }
 }
 
 /// What claiming one winner produced.

@@ -60,7 +60,10 @@ impl Remotes {
             TrackerKind::Github => Tracker::GitHub(GitHub::new(
                 &armed.tracker.api_url,
                 tracker_token.clone(),
-                policy.clone(),
+                RetryPolicy {
+                    default_rate_limit_wait: afk_remotes::github::SECONDARY_RATE_LIMIT_WAIT,
+                    ..policy.clone()
+                },
             )?),
             TrackerKind::Forgejo => Tracker::Forgejo(Forgejo::new(
                 &armed.tracker.api_url,

@@ -218,6 +218,7 @@ impl Transport {
         let err = |kind| RemoteError::new(REMOTE, what.clone(), kind);
         let conditional = method == Method::GET;
         let mut attempt = 0u32;
+        let mut limited = 0u32;
         loop {
             if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(err(ErrorKind::Deadline));
@@ -239,7 +240,10 @@ impl Transport {
                         status: resp.status,
                         detail: excerpt(&resp.body),
                     };
-                    if let Some(w) = rate_limit_wait(&resp, self.policy.default_rate_limit_wait) {
+                    let unhinted =
+                        self.policy.default_rate_limit_wait * 2u32.saturating_pow(limited);
+                    if let Some(w) = rate_limit(&resp, unhinted) {
+                        limited += 1;
                         Wait::RateLimit(w, kind)
                     } else if resp.status == 304 && etag.is_some() {
                         return self.replay(&url, &what);
@@ -380,6 +384,30 @@ impl Transport {
         }
         Ok(out)
     }
+}
+
+/// Whether an answer is one of GitHub's rate limits, and how long to wait before resending
+/// (GitHub docs, "Rate limits for the REST API" / "Exceeding the rate limit"):
+/// - `retry-after` is honoured; `x-ratelimit-remaining: 0` (a primary limit) waits until
+///   `x-ratelimit-reset`;
+/// - otherwise a 429, or a 403 whose message speaks of a rate limit, or a 403 without
+///   GitHub's `x-ratelimit-*` headers (every API answer carries them; one without them did
+///   not come from the API proper), is a secondary limit: wait `unhinted` (at least a minute
+///   in production, doubled on each repeat).
+///
+/// A plain 403 (with the headers, not about rate limits) is a real refusal.
+fn rate_limit(resp: &Response, unhinted: Duration) -> Option<Duration> {
+    if let Some(w) = rate_limit_wait(resp, unhinted) {
+        return Some(w);
+    }
+    if resp.status != 403 {
+        return None;
+    }
+    let says_so = String::from_utf8_lossy(&resp.body)
+        .to_ascii_lowercase()
+        .contains("rate limit");
+    let headerless = resp.header("x-ratelimit-remaining").is_none();
+    (says_so || headerless).then_some(unhinted)
 }
 
 #[cfg(test)]

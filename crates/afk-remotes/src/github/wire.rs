@@ -169,9 +169,9 @@ impl WirePermission {
     }
 }
 
-/// The label change an `/events` item describes, if it is `labeled` for `label`. Items are raw
-/// JSON so event names this code has never heard of cannot break a page.
-pub(super) fn labeling(item: &Value, label: &str) -> Option<LabelChange> {
+/// The label change an `/events` item describes, with the event's id, if it is `labeled` for
+/// `label`. Items are raw JSON so event names this code has never heard of cannot break a page.
+pub(super) fn labeling(item: &Value, label: &str) -> Option<(u64, LabelChange)> {
     if item.get("event").and_then(Value::as_str) != Some("labeled") {
         return None;
     }
@@ -196,13 +196,17 @@ pub(super) fn labeling(item: &Value, label: &str) -> Option<LabelChange> {
     let via_app = item
         .get("performed_via_github_app")
         .is_some_and(|a| !a.is_null());
-    Some(LabelChange {
-        label: name.to_owned(),
-        added: true,
-        actor: Login::new(login),
-        actor_is_bot: bot_type || via_app,
-        at,
-    })
+    let id = item.get("id").and_then(Value::as_u64).unwrap_or(0);
+    Some((
+        id,
+        LabelChange {
+            label: name.to_owned(),
+            added: true,
+            actor: Login::new(login),
+            actor_is_bot: bot_type || via_app,
+            at,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,9 +325,40 @@ impl WorkflowRuns {
     }
 }
 
+/// One GraphQL error. GitHub marks an unknown field with `extensions.code: "undefinedField"`
+/// (and `typeName`, `fieldName`), and a node the token cannot see with `type: "NOT_FOUND"` and
+/// the `path` of the `null` it left in `data`.
 #[derive(Debug, Deserialize)]
 struct GraphqlError {
     message: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    path: Vec<Value>,
+    #[serde(default)]
+    extensions: Option<Value>,
+}
+
+impl GraphqlError {
+    fn undefined_field(&self, type_name: &str, field: &str) -> bool {
+        let ext = |k: &str| {
+            self.extensions
+                .as_ref()
+                .and_then(|e| e.get(k))
+                .and_then(Value::as_str)
+        };
+        ext("code") == Some("undefinedField")
+            && ext("typeName") == Some(type_name)
+            && ext("fieldName") == Some(field)
+    }
+    /// A `NOT_FOUND` for one of `repository.issue.blockedBy.nodes`.
+    fn hidden_blocker(&self) -> bool {
+        let path: Vec<&str> = self.path.iter().filter_map(Value::as_str).collect();
+        self.kind.as_deref() == Some("NOT_FOUND")
+            && path == ["repository", "issue", "blockedBy", "nodes"]
+            && self.path.len() == 5
+            && self.path[4].is_u64()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,9 +370,26 @@ pub(super) struct GraphqlAnswer {
 }
 
 impl GraphqlAnswer {
-    /// The errors, joined, if any.
+    /// Whether the server's schema lacks `Issue.<field>` (the whole query was refused).
+    pub fn lacks_issue_field(&self, field: &str) -> bool {
+        self.errors
+            .iter()
+            .flatten()
+            .any(|e| e.undefined_field("Issue", field))
+    }
+
+    /// The errors, joined, if any; blockers the token cannot see are not errors (they are
+    /// `null` nodes, counted as hidden blockers).
     pub fn errors(&self) -> Option<String> {
-        let errors = self.errors.as_ref().filter(|e| !e.is_empty())?;
+        let errors: Vec<&GraphqlError> = self
+            .errors
+            .iter()
+            .flatten()
+            .filter(|e| !e.hidden_blocker())
+            .collect();
+        if errors.is_empty() {
+            return None;
+        }
         Some(
             errors
                 .iter()
@@ -354,14 +406,17 @@ impl GraphqlAnswer {
 pub(super) struct GraphqlIssue {
     #[serde(default)]
     last_edited_at: Option<Timestamp>,
-    blocked_by: GraphqlBlockers,
+    /// `None` only when the query did not ask (a server without issue dependencies).
+    #[serde(default)]
+    blocked_by: Option<GraphqlBlockers>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GraphqlBlockers {
     total_count: u64,
-    nodes: Vec<GraphqlBlocker>,
+    /// `null` for a blocker the token cannot see.
+    nodes: Vec<Option<GraphqlBlocker>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -381,14 +436,22 @@ struct GraphqlRepo {
 
 impl GraphqlIssue {
     pub fn into_extras(self) -> IssueExtras {
-        let listed = u64::try_from(self.blocked_by.nodes.len()).unwrap_or(u64::MAX);
+        let Some(blocked_by) = self.blocked_by else {
+            return IssueExtras {
+                body_edited_at: self.last_edited_at,
+                ..IssueExtras::default()
+            };
+        };
+        let listed = u64::try_from(blocked_by.nodes.len()).unwrap_or(u64::MAX);
+        let hidden = blocked_by.nodes.iter().filter(|n| n.is_none()).count();
         IssueExtras {
             body_edited_at: self.last_edited_at,
-            unlisted_blockers: self.blocked_by.total_count.saturating_sub(listed),
-            linked_blockers: self
-                .blocked_by
+            unlisted_blockers: blocked_by.total_count.saturating_sub(listed),
+            hidden_blockers: u64::try_from(hidden).unwrap_or(u64::MAX),
+            linked_blockers: blocked_by
                 .nodes
                 .into_iter()
+                .flatten()
                 .map(|b| LinkedBlocker {
                     repo: b.repository.name_with_owner,
                     number: b.number,
@@ -433,7 +496,7 @@ mod tests {
     fn labeled_events_from_apps_count_as_bots() {
         let item = json!({"event": "labeled", "label": {"name": "Ready"}, "created_at": "2026-01-01T00:00:00Z",
             "actor": {"login": "alice", "type": "User"}, "performed_via_github_app": {"slug": "x"}});
-        let change = labeling(&item, "ready").expect("a labeled event");
+        let (_, change) = labeling(&item, "ready").expect("a labeled event");
         assert!(change.actor_is_bot);
         assert_eq!(change.actor, Login::new("alice"));
         let unlabeled = json!({"event": "unlabeled", "label": {"name": "ready"}, "created_at": "2026-01-01T00:00:00Z"});

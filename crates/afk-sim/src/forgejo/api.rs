@@ -3,12 +3,17 @@
 //!
 //! - Every route needs `Authorization: token <t>` (or `Bearer <t>`) of a known account: 401.
 //! - Unknown repos and issues, and private repos the caller cannot see: 404.
-//! - Pages: `page` (from 1) and `limit` (default 30, capped at 50), `X-Total-Count` and `Link`.
+//! - Pages: `page` (from 1) and `limit` (default 30, capped at 50), `X-Total-Count` and `Link`;
+//!   except the issue timeline, whose `X-Total-Count` is the length of the page served and
+//!   which sends no `Link` (`ListIssueCommentsAndTimeline` calls
+//!   `SetTotalCountHeader(len(apiComments))` and never `SetLinkHeader`).
 //! - Issue lists OR the `labels` names and silently drop names the repo does not have (so a
 //!   list filtered only by unknown labels returns everything, as on Forgejo); `type` selects
 //!   `issues` or `pulls`, both when absent.
-//! - `PATCH` of an issue answers 201; label add takes ids or existing names (422 otherwise);
-//!   removing a label the issue lacks is 404; malformed JSON or missing fields are 422. Unknown
+//! - `PATCH` of an issue answers 201; label add takes ids or names, drops
+//!   names and ids the repo does not have and still answers 200 with the issue's labels, as
+//!   Forgejo's `GetLabelIDsInRepoByNames` does; removing a label the issue lacks is 404;
+//!   malformed JSON or missing fields are 422. Unknown
 //!   `state`/`type` values and non-numeric paging are refused with 422 (Forgejo would silently
 //!   fall back to a default).
 //! - The permission endpoint answers 403 unless the caller is a site admin, a repo admin (or
@@ -298,13 +303,14 @@ async fn timeline(cx: Ctx, Path((owner, repo, index)): Path<(String, String, Str
         let paging = Paging::from(call.query)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         let i = r.issues.get(&index).ok_or_else(ApiError::not_found)?;
-        let (page, headers) = paging.apply(&i.timeline, call);
+        let (page, _) = paging.apply(&i.timeline, call);
         let body: Vec<Value> = page
             .iter()
             .map(|e| json::timeline_item(st, r, i, e, call.urls))
             .collect();
+        // Forgejo counts the page it serves, not the timeline (see the module notes).
         Ok(Reply {
-            headers,
+            headers: vec![("x-total-count", body.len().to_string())],
             ..Reply::ok(Value::Array(body))
         })
     })
@@ -359,6 +365,8 @@ async fn add_labels(
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| ApiError::unprocessable("[labels]: items must be ids or names"))?;
+        // Unknown names and ids are dropped; the answer is every label the issue now has,
+        // so a caller can see which of its labels did not stick.
         st.add_labels(&full, index, &refs, &call.caller, call.now)?;
         Ok(Reply::ok(labels_of(st, &full, index, call.urls)?))
     })

@@ -361,14 +361,12 @@ impl State {
                     LabelRef::Id(id) => repo.label_by_id(*id),
                     LabelRef::Name(n) => repo.label_by_name(n),
                 };
-                match label {
-                    Some(l) => ids.push(l.id),
-                    None => {
-                        return Err(ApiError::unprocessable(format!(
-                            "label does not exist [{}]",
-                            r.describe()
-                        )));
-                    }
+                // Forgejo resolves names with `GetLabelIDsInRepoByNames` and ids with
+                // `GetLabelsByIDs`, both of which leave out what the repo does not have: an
+                // unknown label is dropped silently and the request still succeeds
+                // (routers/api/v1/repo/issue_label.go, `prepareForReplaceOrAdd`).
+                if let Some(l) = label {
+                    ids.push(l.id);
                 }
             }
         }

@@ -289,6 +289,8 @@ pub async fn issue_events(
             );
         }
         items.sort_by_key(|(t, id, _)| (*t, *id));
+    } else if st.events_newest_first {
+        items.reverse();
     }
     let (page, link) = paginate(
         items.into_iter().map(|(_, _, v)| v).collect(),

@@ -178,6 +178,17 @@ struct ThrottleReq {
     retry_after: u64,
 }
 
+/// How the simulated server departs from github.com; absent fields stay as they are.
+#[derive(Deserialize)]
+struct ServerReq {
+    /// `/events` newest first (GitHub does not document their order).
+    #[serde(default)]
+    events_newest_first: Option<bool>,
+    /// A GitHub Enterprise Server whose GraphQL schema has no `Issue.blockedBy`.
+    #[serde(default)]
+    graphql_without_blocked_by: Option<bool>,
+}
+
 /// The control routes (merged into the control port's router).
 pub fn routes(world: Arc<World>) -> Router {
     Router::new()
@@ -328,6 +339,22 @@ pub fn routes(world: Arc<World>) -> Router {
                 let mut st = lock(&w.github);
                 st.exhaust_rate_limit(now, r.reset_in_secs);
                 Json(json!({"reset": st.rate.reset}))
+            }),
+        )
+        .route(
+            "/__sim/github/server",
+            post(|State(w): W, Json(r): Json<ServerReq>| async move {
+                let mut st = lock(&w.github);
+                if let Some(v) = r.events_newest_first {
+                    st.events_newest_first = v;
+                }
+                if let Some(v) = r.graphql_without_blocked_by {
+                    st.graphql_without_blocked_by = v;
+                }
+                Json(json!({
+                    "events_newest_first": st.events_newest_first,
+                    "graphql_without_blocked_by": st.graphql_without_blocked_by,
+                }))
             }),
         )
         .route(

@@ -3,6 +3,13 @@
 //! `blockedBy(first: N) { totalCount nodes { number state repository { nameWithOwner } } }`
 //! (literal arguments or variables), and refuses anything else with a GraphQL error, the way an
 //! unknown field would be.
+//!
+//! Like GitHub's GraphQL API, every answer is HTTP 200: a server set up without issue
+//! dependencies (`graphql_without_blocked_by`, as on GitHub Enterprise Server versions before
+//! them) refuses a query selecting `blockedBy` at validation, with no `data` and an error whose
+//! `extensions` are `{code: "undefinedField", typeName: "Issue", fieldName: "blockedBy"}`; a
+//! blocker in a repo the caller cannot see is a `null` node plus a `NOT_FOUND` error naming its
+//! path, the rest of `data` still answered (GraphQL partial results).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -141,6 +148,20 @@ pub async fn graphql(
         Err(e) => return gql_error(&e),
     };
     let st = lock(&w.github);
+    if first.is_some() && st.graphql_without_blocked_by {
+        // A schema without issue dependencies refuses the whole query at validation, HTTP 200
+        // and no `data` (GitHub's GraphQL: `undefinedField` in the error's extensions).
+        let column = query.find("blockedBy").map_or(1, |i| i + 1);
+        return json_response(
+            StatusCode::OK,
+            &json!({"errors": [{
+                "path": ["query", "repository", "issue", "blockedBy"],
+                "extensions": {"code": "undefinedField", "typeName": "Issue", "fieldName": "blockedBy"},
+                "locations": [{"line": 1, "column": column}],
+                "message": "Field 'blockedBy' doesn't exist on type 'Issue'",
+            }]}),
+        );
+    }
     let full = format!("{owner}/{name}");
     let Some(r) = st
         .repo(&full)
@@ -160,26 +181,45 @@ pub async fn graphql(
         );
     };
     let mut issue = json!({"lastEditedAt": i.body_edited_at.map(time)});
+    let mut errors = Vec::new();
     if let Some(first) = first {
-        let nodes: Vec<Value> = i
+        // A blocker in a repo the caller cannot see is a `null` node plus a `NOT_FOUND` error
+        // naming its path; the rest of `data` is still answered (GraphQL partial results).
+        let mut nodes = Vec::new();
+        for (k, (repo, n)) in i
             .blocked_by
             .iter()
             .take(usize::try_from(first).unwrap_or(usize::MAX))
-            .filter_map(|(repo, n)| {
-                let b = st.repo(repo)?.issues.get(n)?;
-                Some(json!({
+            .enumerate()
+        {
+            let seen = st
+                .repo(repo)
+                .filter(|br| !br.private || br.role_of(&c.0).is_some())
+                .and_then(|br| br.issues.get(n));
+            match seen {
+                Some(b) => nodes.push(json!({
                     "number": n,
                     "state": if b.open { "OPEN" } else { "CLOSED" },
                     "repository": {"nameWithOwner": repo},
-                }))
-            })
-            .collect();
+                })),
+                None => {
+                    nodes.push(Value::Null);
+                    errors.push(json!({
+                        "type": "NOT_FOUND",
+                        "path": ["repository", "issue", "blockedBy", "nodes", k],
+                        "locations": [{"line": 1, "column": 1}],
+                        "message": "Could not resolve to a node with the global id.",
+                    }));
+                }
+            }
+        }
         issue["blockedBy"] = json!({"totalCount": i.blocked_by.len(), "nodes": nodes});
     }
-    json_response(
-        StatusCode::OK,
-        &json!({"data": {"repository": {"issue": issue}}}),
-    )
+    let mut answer = json!({"data": {"repository": {"issue": issue}}});
+    if !errors.is_empty() {
+        answer["errors"] = Value::Array(errors);
+    }
+    json_response(StatusCode::OK, &answer)
 }
 
 #[cfg(test)]

@@ -25,6 +25,12 @@ pub struct State {
     /// The next this many requests get 429 with `retry-after` (a secondary limit).
     pub throttle_requests: u64,
     pub throttle_retry_after: u64,
+    /// `/events` answers newest first instead of oldest first. GitHub does not document the
+    /// order of an issue's events, so a client must not rely on it; this lets a test check.
+    pub events_newest_first: bool,
+    /// Acts as a GitHub Enterprise Server whose GraphQL schema has no issue dependencies:
+    /// a query selecting `Issue.blockedBy` fails as an unknown field.
+    pub graphql_without_blocked_by: bool,
     /// Comment edits that arrived as POST instead of PATCH (GitHub accepts both).
     pub comment_edits_via_post: u64,
     next_id: u64,

@@ -173,7 +173,13 @@ async fn a_permission_lookup_that_fails_means_untrusted_not_an_error() {
         h.fault(rule(
             Some(Remote::Github),
             Some(&format!("/collaborators/{MAINTAINER}/permission")),
-            status(code, Some(r#"{"message":"Not Found"}"#), &[]),
+            // A refusal from the API proper carries GitHub's rate-limit headers (one without
+            // them is a secondary rate limit: see wire_forges).
+            status(
+                code,
+                Some(r#"{"message":"Not Found"}"#),
+                &[("x-ratelimit-remaining", "4999")],
+            ),
         ));
         let p = h.tick(Tick::Poll).await;
         sane(&p);
