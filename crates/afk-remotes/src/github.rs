@@ -115,8 +115,9 @@ impl GitHub {
         Ok(items.into_iter().map(WireIssue::into_issue).collect())
     }
 
-    /// The most recent `labeled` event for `label` on the issue, with its actor. Reads the
-    /// last page of the events first (they come oldest first) and steps backwards.
+    /// The most recent `labeled` event for `label` on the issue, with its actor and the newest
+    /// `renamed` event (title change) after it. Reads the last page of the events first (they
+    /// come oldest first) and steps backwards.
     pub async fn latest_labeling(
         &self,
         repo: &RepoName,
@@ -125,9 +126,25 @@ impl GitHub {
     ) -> Result<Option<LabelChange>> {
         let first_url = format!("{}/issues/{number}/events?per_page=100", repo_path(repo));
         let first = self.http.get(&first_url, &[200]).await?;
-        let find = |page: &Answer| -> Result<Option<LabelChange>> {
+        // Pages are read newest first (last page, then `prev`), each page from its end: every
+        // `renamed` event met before the labelling was recorded after it.
+        let mut renamed: Option<Option<Timestamp>> = None;
+        let mut find = |page: &Answer| -> Result<Option<LabelChange>> {
             let items = json_array(page)?;
-            Ok(items.iter().rev().find_map(|i| wire::labeling(i, label)))
+            for item in items.iter().rev() {
+                if let Some(mut change) = wire::labeling(item, label) {
+                    change.title_changed_after = renamed.map(|at| at.unwrap_or(change.at));
+                    return Ok(Some(change));
+                }
+                if let Some(at) = wire::renamed_at(item) {
+                    renamed = Some(match (renamed, at) {
+                        (Some(Some(seen)), Some(at)) => Some(seen.max(at)),
+                        (None, at) => at,
+                        _ => None,
+                    });
+                }
+            }
+            Ok(None)
         };
         let Some(last_url) = first.links.last.clone() else {
             return find(&first);

@@ -1,6 +1,7 @@
 //! End-to-end: the built `afk-poll` and `afk-watch` binaries against the simulators.
 
 mod adversarial;
+mod adversarial_vetting;
 mod crash;
 mod harness;
 mod lifecycle;
