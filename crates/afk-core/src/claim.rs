@@ -16,6 +16,7 @@ use crate::ids;
 use crate::model::{RepoName, RunId, Timestamp};
 use crate::prompt::{self, IssueText, WorkContext};
 use crate::record::{RECORD_VERSION, RunRecord, RunStatus};
+use crate::vetting;
 
 /// Longest T3 thread title, in characters (the title is for people scanning a list).
 pub const MAX_THREAD_TITLE_CHARS: usize = 80;
@@ -60,8 +61,14 @@ pub struct Claim {
 /// was never dispatched and answered this very labeling (a claim that failed or crashed before
 /// taking the lock), it is reused with one more dispatch attempt, editing its comment instead
 /// of creating a second one. Once it has used `max_dispatch_attempts`, it is not claimed again
-/// (`Err` says why and what to do): re-applying the ready label asks for a new run.
+/// (`Err` says why and what to do): re-applying the ready label asks for a new run. Nor is it
+/// when the issue's text no longer has the fingerprint that run recorded: the text was edited
+/// after it was vetted, so only a fresh labelling may arm it.
+///
+/// The record carries the fingerprint of `input.issue`'s title and body: the caller passes the
+/// text that just passed the eligibility checks.
 pub fn plan_claim(input: &ClaimInput<'_>) -> Result<Claim, String> {
+    let text_sha256 = vetting::text_sha256(&input.issue.title, &input.issue.body);
     let reusable = input.latest.filter(|prior| {
         let r = &prior.record;
         r.status == RunStatus::Claimed
@@ -83,6 +90,14 @@ pub fn plan_claim(input: &ClaimInput<'_>) -> Result<Claim, String> {
                 input.config.labels.ready
             ));
         }
+        if !vetting::matches(r.text_sha256.as_deref(), &text_sha256) {
+            return Err(format!(
+                "not claimed again: the title or body of {}#{} changed after run {} vetted it \
+                 (or that run recorded no fingerprint of the text); nothing is sent to the agent. \
+                 A trusted collaborator must read the issue and re-apply `{}` to start a new run",
+                input.repo, input.issue.number, r.run, input.config.labels.ready
+            ));
+        }
     }
 
     let (record, comment_id) = match reusable {
@@ -95,6 +110,7 @@ pub fn plan_claim(input: &ClaimInput<'_>) -> Result<Claim, String> {
             );
             record.dispatch_attempts = prior.record.dispatch_attempts.saturating_add(1);
             record.dispatch_error = prior.record.dispatch_error.clone();
+            record.text_sha256 = Some(text_sha256);
             (record, Some(prior.comment_id))
         }
         None => {
@@ -102,10 +118,9 @@ pub fn plan_claim(input: &ClaimInput<'_>) -> Result<Claim, String> {
                 .latest
                 .map_or(1, |prior| prior.record.run.attempt().saturating_add(1));
             let run = RunId::new(input.repo.clone(), input.issue.number, n);
-            (
-                claimed_record(run, input.config, input.now, input.now),
-                None,
-            )
+            let mut record = claimed_record(run, input.config, input.now, input.now);
+            record.text_sha256 = Some(text_sha256);
+            (record, None)
         }
     };
 
@@ -125,6 +140,10 @@ pub fn plan_claim(input: &ClaimInput<'_>) -> Result<Claim, String> {
 
 /// Resumes the dispatch of a claimed run (the watcher's row 10): one more dispatch attempt,
 /// recorded in the comment first, then the dispatch with that attempt's command ids.
+///
+/// `Err` when `issue`'s title and body are not the text the record vetted (or the record holds
+/// no fingerprint): nothing may be dispatched from them. The state machine sends such a run to
+/// a person before this is reached; this check keeps the prompt bound to the vetted text.
 pub fn resume_dispatch(
     record: &RunRecord,
     comment_id: u64,
@@ -132,7 +151,15 @@ pub fn resume_dispatch(
     config: &Config,
     default_branch: &str,
     now: Timestamp,
-) -> Claim {
+) -> Result<Claim, String> {
+    let current = vetting::text_sha256(&issue.title, &issue.body);
+    if !vetting::matches(record.text_sha256.as_deref(), &current) {
+        return Err(format!(
+            "not dispatched: the title or body of {}#{} is not the text run {} vetted; a person \
+             must look",
+            record.repo, record.issue, record.run
+        ));
+    }
     let mut next = record.clone();
     next.v = RECORD_VERSION;
     next.status = RunStatus::Claimed;
@@ -140,11 +167,11 @@ pub fn resume_dispatch(
     next.dispatch_started_at = now;
     let status = status_comment(&next, Some(comment_id), config);
     let dispatch = dispatch_effect(&next, issue, config, default_branch);
-    Claim {
+    Ok(Claim {
         run: next.run.clone(),
         record: next,
         effects: vec![status, dispatch],
-    }
+    })
 }
 
 /// The record once the first turn was started in T3.
@@ -191,6 +218,7 @@ fn claimed_record(run: RunId, config: &Config, claimed_at: Timestamp, now: Times
         worktree: ids::worktree_path(&root, &run),
         project_id: ids::project_id(run.repo()),
         thread_id: ids::thread_id(&run),
+        text_sha256: None,
         dispatch_attempts: 1,
         dispatch_error: None,
         dispatch_started_at: now,

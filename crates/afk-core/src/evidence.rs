@@ -23,6 +23,10 @@ pub struct IssueFacts {
     pub labels: Vec<String>,
     pub title: String,
     pub html_url: String,
+    /// The fingerprint ([`crate::vetting::text_sha256`]) of the issue's title and body as read
+    /// this tick; compared with the run record's before any dispatch is resumed.
+    #[serde(default)]
+    pub text_sha256: Option<String>,
 }
 
 /// `latestTurn.state` in T3.

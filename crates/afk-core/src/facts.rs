@@ -41,6 +41,13 @@ pub struct LabelEvent {
     pub permission: Permission,
 }
 
+/// One timeline entry: who, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub actor: Login,
+    pub at: Timestamp,
+}
+
 /// State of an issue named in a `Blocked by` reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
@@ -70,6 +77,18 @@ pub struct CandidateIssue {
     pub ready_label: Option<LabelEvent>,
     /// When the body was last edited, where the forge can tell (GitHub GraphQL `lastEditedAt`).
     pub body_edited_at: Option<Timestamp>,
+    /// The newest title change recorded after the ready labelling (GitHub `renamed` events,
+    /// Forgejo `change_title` timeline entries).
+    #[serde(default)]
+    pub title_edited_at: Option<Timestamp>,
+    /// Where the forge shows no body edit time (Forgejo): the issue's `updated_at`, which a
+    /// body edit moves. Later than the labelling and not explained by afk's own activity, it is
+    /// edit evidence (see [`crate::policy`]).
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+    /// Timeline entries (comments, label changes, events) recorded after the ready labelling.
+    #[serde(default)]
+    pub activity_after_label: Vec<Activity>,
     pub blockers: Vec<Blocker>,
 }
 

@@ -22,3 +22,4 @@ pub mod policy;
 pub mod prompt;
 pub mod public;
 pub mod record;
+pub mod vetting;

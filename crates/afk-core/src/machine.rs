@@ -137,7 +137,7 @@ pub fn decide(input: &RunInput) -> RunOutcome {
         return conclude(input, record, Verdict::Released, reason, &agent);
     }
     let step = if record.status == RunStatus::Claimed {
-        claimed_step(&record, input.config, input.now)
+        claimed_step(&record, input.evidence, input.config, input.now)
     } else {
         table(&record, input.evidence, input.config, input.now, &agent)
     };
@@ -196,8 +196,10 @@ fn verdict(verdict: Verdict, reason: String) -> Step {
     }
 }
 
-/// Row 10: a claimed run that is not dispatched yet.
-fn claimed_step(record: &RunRecord, config: &Config, now: Timestamp) -> Step {
+/// Row 10: a claimed run that is not dispatched yet. A dispatch is resumed only with the exact
+/// text the run vetted at claim: if the issue's title or body has another fingerprint now (or
+/// the record holds none), the run goes to a person instead, and the edited text is never sent.
+fn claimed_step(record: &RunRecord, evidence: &Evidence, config: &Config, now: Timestamp) -> Step {
     let limits = &config.limits;
     let attempt = record.dispatch_attempts;
     let since = elapsed(record.dispatch_started_at, now);
@@ -220,6 +222,25 @@ fn claimed_step(record: &RunRecord, config: &Config, now: Timestamp) -> Step {
                 "dispatch failed {attempt} times (limit {}); last error: {}",
                 limits.max_dispatch_attempts,
                 clip(error)
+            ),
+        );
+    }
+    let current = evidence.issue.text_sha256.as_deref().unwrap_or_default();
+    if !crate::vetting::matches(record.text_sha256.as_deref(), current) {
+        let why = if record.text_sha256.is_none() {
+            "the run record holds no fingerprint of the text that was vetted at claim"
+        } else if current.is_empty() {
+            "the issue's current text could not be read"
+        } else {
+            "the issue's title or body was edited after it was vetted at claim"
+        };
+        return verdict(
+            Verdict::NeedsHuman,
+            format!(
+                "dispatch not resumed: {why}, so it is not sent to the agent; a trusted \
+                 collaborator must read the issue as it is now and re-apply `{}` to start a new \
+                 run",
+                config.labels.ready
             ),
         );
     }

@@ -8,6 +8,19 @@
 //! permission it reports. A person is trusted only through the permission the forge reports
 //! (`write` and above); the bot list never vouches for a person, so revoking a collaborator on
 //! the forge always takes effect.
+//!
+//! afk's own account (`bot_login`) never arms an issue, whatever permission the forge reports
+//! and even if it is listed in `trusted_bots`: a labelling by afk's account can only come from
+//! its token, and a leaked token must not be able to hand work to the agent.
+//!
+//! Edits after the labelling (SPEC §3.5) are checked on every forge: a title change recorded
+//! after it (GitHub `renamed`, Forgejo `change_title`), a body edit time after it (GitHub
+//! `lastEditedAt`), and where the forge shows no body edit time (Forgejo) an `updated_at` after
+//! it. Forgejo moves `updated_at` on a body edit and on every timeline entry, and keeps only the
+//! newest time, so any entry after the labelling could hide an earlier body edit: the only
+//! activity that explains a later `updated_at` is afk's own (the status comment of a claim that
+//! did not take the lock, whose record holds the fingerprint of the text it vetted and is
+//! checked again before that claim is retried, see [`crate::claim::plan_claim`]).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +28,7 @@ use chrono::SecondsFormat;
 
 use crate::config::Config;
 use crate::facts::{BlockerState, CandidateIssue, LabelEvent, Permission, PollFacts, RepoFacts};
+use crate::model::Login;
 use crate::model::{IssueNumber, RepoName, Timestamp};
 use crate::plan::{SkipEntry, SkipReason};
 
@@ -302,18 +316,8 @@ fn check_issue(
         ));
     }
     let event = trusted_label_event(issue, config)?;
-    if let Some(edited) = issue.body_edited_at.filter(|edited| *edited > event.at) {
-        return Err((
-            SkipReason::EditedAfterLabel,
-            format!(
-                "body edited at {} after {} was applied at {}; a trusted collaborator must \
-                 re-apply {}",
-                time(edited),
-                labels.ready,
-                time(event.at),
-                labels.ready
-            ),
-        ));
+    if let Some(detail) = edited_after_label(issue, event, config) {
+        return Err((SkipReason::EditedAfterLabel, detail));
     }
     let blocking: Vec<String> = issue
         .blockers
@@ -358,6 +362,68 @@ fn check_issue(
     })
 }
 
+/// Why the issue's text may have changed since the trusted labelling, if it may have.
+fn edited_after_label(
+    issue: &CandidateIssue,
+    event: &LabelEvent,
+    config: &Config,
+) -> Option<String> {
+    let ready = &config.labels.ready;
+    let relabel = format!(
+        "a trusted collaborator must re-apply {ready} (remove it, then add it again) after \
+         reading the issue as it is now"
+    );
+    let label_at = time(event.at);
+    if let Some(at) = issue.title_edited_at.filter(|at| *at >= event.at) {
+        return Some(format!(
+            "title changed at {} after {ready} was applied at {label_at}; {relabel}",
+            time(at)
+        ));
+    }
+    if let Some(at) = issue.body_edited_at.filter(|at| *at > event.at) {
+        return Some(format!(
+            "body edited at {} after {ready} was applied at {label_at}; {relabel}",
+            time(at)
+        ));
+    }
+    let updated = issue.updated_at.filter(|at| *at > event.at)?;
+    let bot = bot_login(config);
+    let own_latest = issue
+        .activity_after_label
+        .iter()
+        .filter(|a| bot.is_some_and(|b| is_login(&a.actor, b)))
+        .map(|a| a.at)
+        .max();
+    if own_latest.is_some_and(|own| own >= updated) {
+        return None;
+    }
+    Some(format!(
+        "the issue was updated at {} after {ready} was applied at {label_at}; this forge shows \
+         no body edit time, so a comment, label change or edit after the labelling may hide a \
+         body edit ({} other timeline entr(y/ies) since); {relabel}",
+        time(updated),
+        issue
+            .activity_after_label
+            .iter()
+            .filter(|a| !bot.is_some_and(|b| is_login(&a.actor, b)))
+            .count()
+    ))
+}
+
+/// afk's own account on the tracker, if configured.
+fn bot_login(config: &Config) -> Option<&str> {
+    config
+        .tracker
+        .as_ref()
+        .map(|t| t.bot_login.trim())
+        .filter(|b| !b.is_empty())
+}
+
+/// Forges compare logins case-insensitively.
+fn is_login(login: &Login, name: &str) -> bool {
+    login.as_str().trim().eq_ignore_ascii_case(name)
+}
+
 /// The ready-label event, if its actor may arm the issue.
 fn trusted_label_event<'a>(
     issue: &'a CandidateIssue,
@@ -370,6 +436,17 @@ fn trusted_label_event<'a>(
             format!("no labeled event found for {ready}: unattributable"),
         ));
     };
+    if let Some(bot) = bot_login(config).filter(|b| is_login(&event.actor, b)) {
+        return Err((
+            SkipReason::UntrustedLabeler,
+            format!(
+                "{ready} was applied by {}, afk's own account (bot_login {bot}): afk never \
+                 arms an issue for itself, whatever its permission or trusted_bots say; a \
+                 trusted collaborator must apply {ready}",
+                event.actor
+            ),
+        ));
+    }
     if event.actor_is_bot {
         if listed_bot(event, config) {
             return Ok(event);

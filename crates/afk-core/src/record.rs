@@ -129,6 +129,11 @@ pub struct RunRecord {
     pub worktree: String,
     pub project_id: String,
     pub thread_id: String,
+    /// SHA-256 of the exact title and body that passed the eligibility checks at claim
+    /// ([`crate::vetting`]). Every dispatch of the run sends only text with this fingerprint;
+    /// `None` in records written before afk kept it (such a run is never re-dispatched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_sha256: Option<String>,
     /// Dispatch attempts started (the claim counts as the first).
     pub dispatch_attempts: u32,
     #[serde(default)]

@@ -17,7 +17,11 @@
 //!   tick, and every add is checked against the labels in the answer.
 //! - The permission endpoint answers only repo admins (and users asking about themselves):
 //!   a 403 becomes an untrusted [`Permission::Unknown`] telling the operator what to grant.
-//! - Forgejo keeps no API-visible body edit history: [`Forgejo::issue_extras`] has no edit time.
+//! - Forgejo keeps no API-visible body edit time: [`Forgejo::issue_extras`] says so, and the
+//!   edit evidence is the issue's `updated_at` (which a body edit moves, see
+//!   `issues_model.ChangeIssueContent` → `UpdateIssueCols`, an xorm `updated` column) beside the
+//!   timeline entries after the labelling (every entry moves it too: `updateCommentInfos` ends
+//!   with `UpdateIssueCols(…, "updated_unix")`). Title changes are `change_title` entries.
 //! - Closing has no reason; a closed issue reads back as [`CloseReason::Unspecified`].
 
 mod ci;
@@ -227,7 +231,8 @@ impl Forgejo {
     }
 
     /// The most recent time `label` was added to the issue, with who added it (all timeline
-    /// pages are read; the newest by time, then by id, wins).
+    /// pages are read; the newest by time, then by id, wins), the newest title change after it
+    /// and every timeline entry after it.
     ///
     /// The timeline is read until a page comes back empty: Forgejo's `X-Total-Count` here is
     /// the length of the page just served and no `Link` is sent, a server may cap `limit`
@@ -265,12 +270,23 @@ impl Forgejo {
             items.extend(batch);
             page += 1;
         }
-        Ok(items
-            .into_iter()
+        let Some((id, mut change)) = items
+            .iter()
             .filter_map(|i| i.label_change(label))
             .filter(|(_, c)| c.added)
             .max_by(|(ia, a), (ib, b)| a.at.cmp(&b.at).then(ia.cmp(ib)))
-            .map(|(_, c)| c))
+        else {
+            return Ok(None);
+        };
+        let after: Vec<&wire::TimelineItem> =
+            items.iter().filter(|i| i.is_after(change.at, id)).collect();
+        change.title_changed_after = after
+            .iter()
+            .filter(|i| i.is_title_change())
+            .map(|i| i.activity().at)
+            .max();
+        change.activity_after = after.iter().map(|i| i.activity()).collect();
+        Ok(Some(change))
     }
 
     /// `login`'s permission on the repo. Forgejo shows other users' permissions only to repo
@@ -303,8 +319,8 @@ impl Forgejo {
 
     /// The issues this one depends on (`…/issues/{index}/dependencies`); a repo with
     /// dependencies turned off answers 404: it has none. No body edit time: Forgejo's API
-    /// exposes no edit time or history for an issue body (`updated_at` moves on any activity),
-    /// so edits after labelling cannot be detected here.
+    /// exposes no edit time or history for an issue body, so `body_edit_time_known` is false
+    /// and the policy reads `updated_at` against the timeline instead.
     pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
         let path = format!("{}/issues/{number}/dependencies", Self::repo_path(repo));
         let home = repo.to_string();
@@ -322,6 +338,7 @@ impl Forgejo {
         };
         Ok(IssueExtras {
             body_edited_at: None,
+            body_edit_time_known: false,
             linked_blockers: blockers
                 .into_iter()
                 .map(|d| LinkedBlocker {

@@ -134,10 +134,10 @@ impl GitHub {
         Ok(items.into_iter().map(WireIssue::into_issue).collect())
     }
 
-    /// The most recent `labeled` event for `label` on the issue, with its actor. GitHub does not
-    /// document the order of `/events`, so every page is read (the last first, stepping back,
-    /// the first one reused) and the newest labelling is found by `created_at`, then by id,
-    /// never by position.
+    /// The most recent `labeled` event for `label` on the issue, with its actor and the newest
+    /// `renamed` event (title change) after it. GitHub does not document the order of
+    /// `/events`, so every page is read (the last first, stepping back, the first one reused)
+    /// and both are found by `created_at`, then by id, never by position.
     pub async fn latest_labeling(
         &self,
         repo: &RepoName,
@@ -147,12 +147,16 @@ impl GitHub {
         let first_url = format!("{}/issues/{number}/events?per_page=100", repo_path(repo));
         let first = self.http.get(&first_url, &[200]).await?;
         let mut found: Vec<(u64, LabelChange)> = Vec::new();
+        // `Some(None)`: a `renamed` event whose time cannot be read (counted as after).
+        let mut renames: Vec<Option<Timestamp>> = Vec::new();
         let mut collect = |page: &Answer| -> Result<()> {
-            found.extend(
-                json_array(page)?
-                    .iter()
-                    .filter_map(|i| wire::labeling(i, label)),
-            );
+            for item in json_array(page)?.iter() {
+                if let Some(labeling) = wire::labeling(item, label) {
+                    found.push(labeling);
+                } else if let Some(at) = wire::renamed_at(item) {
+                    renames.push(at);
+                }
+            }
             Ok(())
         };
         collect(&first)?;
@@ -179,10 +183,19 @@ impl GitHub {
                 page = self.http.get(&prev, &[200]).await?;
             }
         }
-        Ok(found
+        let Some((_, mut change)) = found
             .into_iter()
             .max_by(|(ia, a), (ib, b)| a.at.cmp(&b.at).then(ia.cmp(ib)))
-            .map(|(_, c)| c))
+        else {
+            return Ok(None);
+        };
+        // A rename at the labelling's own second counts as after it (fail closed).
+        change.title_changed_after = renames
+            .into_iter()
+            .map(|at| at.unwrap_or(change.at))
+            .filter(|at| *at >= change.at)
+            .max();
+        Ok(Some(change))
     }
 
     /// The login's permission on the repo. A 403 (the token lacks push access) or 404 (no

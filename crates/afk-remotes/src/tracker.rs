@@ -5,7 +5,7 @@
 
 use afk_core::config::CiProvider;
 use afk_core::evidence::CloseReason;
-use afk_core::facts::Permission;
+use afk_core::facts::{Activity, Permission};
 use afk_core::model::{IssueNumber, Login, RepoName, Timestamp};
 
 use crate::error::Result;
@@ -58,6 +58,12 @@ pub struct LabelChange {
     pub actor: Login,
     pub actor_is_bot: bool,
     pub at: Timestamp,
+    /// For the labelling [`Tracker::latest_labeling`] returns: the newest title change the
+    /// forge recorded after it (GitHub `renamed` event, Forgejo `change_title` entry).
+    pub title_changed_after: Option<Timestamp>,
+    /// For the labelling [`Tracker::latest_labeling`] returns, where the forge shows no body
+    /// edit time (Forgejo): every timeline entry recorded after it, to explain `updated_at`.
+    pub activity_after: Vec<Activity>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,8 +89,11 @@ pub use afk_core::evidence::{CiSignal, SignalState};
 /// person armed: when the body was last edited, and the forge's own "blocked by" links.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct IssueExtras {
-    /// `None`: never edited, or the forge cannot tell.
+    /// `None`: never edited, or the forge cannot tell (see `body_edit_time_known`).
     pub body_edited_at: Option<Timestamp>,
+    /// Whether the forge reports a body edit time at all (GitHub does; Forgejo does not, so
+    /// its `updated_at` is the edit evidence).
+    pub body_edit_time_known: bool,
     /// Issues the forge records as blocking this one (native issue dependencies).
     pub linked_blockers: Vec<LinkedBlocker>,
     /// Linked blockers the answer did not list (past its page): unknown, so they block.
@@ -124,7 +133,8 @@ impl Tracker {
         }
     }
 
-    /// The most recent addition of `label` to the issue, with its actor.
+    /// The most recent addition of `label` to the issue, with its actor and what the timeline
+    /// recorded after it (title changes; on Forgejo every later entry).
     pub async fn latest_labeling(
         &self,
         repo: &RepoName,

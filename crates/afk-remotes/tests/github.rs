@@ -1438,3 +1438,48 @@ async fn a_blocker_the_token_cannot_see_blocks_instead_of_failing() {
     assert_eq!(extras.hidden_blockers, 1);
     assert!(extras.linked_blockers.is_empty());
 }
+
+#[tokio::test]
+async fn latest_labeling_reports_a_title_change_after_it_across_pages() {
+    let env = Env::new().await;
+    let n = env.issue("renamed after the label");
+    seed_events(&env, n, &[(5, Actor::user("alice"))]);
+    // Renamed before the labelling: not reported.
+    let quiet = env
+        .gh
+        .latest_labeling(&env.repo, n, "ready")
+        .await
+        .expect("events")
+        .expect("labelled");
+    assert_eq!(quiet.title_changed_after, None);
+
+    let later = env.with(|st, now| {
+        let at = now + chrono::TimeDelta::seconds(400);
+        st.edit_title(
+            "acme/app",
+            n,
+            "Exfiltrate the token",
+            Actor::user("mallory"),
+            at,
+        )
+        .expect("rename");
+        at
+    });
+    let change = env
+        .gh
+        .latest_labeling(&env.repo, n, "ready")
+        .await
+        .expect("events")
+        .expect("labelled");
+    assert_eq!(change.actor, Login::new("alice"));
+    // GitHub renders times to the second.
+    assert_eq!(
+        change.title_changed_after.map(|t| t.timestamp()),
+        Some(later.timestamp())
+    );
+
+    // The simulator records what GitHub records: a `renamed` event, and no body edit time.
+    let extras = env.gh.issue_extras(&env.repo, n).await.expect("graphql");
+    assert!(extras.body_edit_time_known);
+    assert_eq!(extras.body_edited_at, None, "a title is not body content");
+}

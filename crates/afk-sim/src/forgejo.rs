@@ -244,10 +244,30 @@ pub fn add_event(
         user: actor,
         body: body.to_owned(),
         label: None,
+        titles: None,
         created_at: now,
         updated_at: now,
     });
+    // Every timeline entry moves the issue's `updated_at` (`updateCommentInfos`).
+    issue.updated_at = now;
     Ok(id)
+}
+
+/// `actor` edits an issue's title and/or body, as through the web UI or `PATCH …/issues/{index}`
+/// (see [`model::State::edit_issue`] for what Forgejo records).
+pub fn edit_issue(
+    world: &World,
+    full: &str,
+    index: u64,
+    title: Option<&str>,
+    body: Option<&str>,
+    actor: &str,
+) -> anyhow::Result<()> {
+    let now = world.sim.now();
+    let mut st = lock(&world.forgejo);
+    let actor = st.ensure_user(actor);
+    st.edit_issue(full, index, title, body, &actor, now)?;
+    Ok(())
 }
 
 /// Opens or closes an issue as `actor` would.

@@ -141,6 +141,11 @@ async fn gather_repo(
     let mut blocker_cache: HashMap<(RepoName, u64), BlockerState> = HashMap::new();
     let mut candidates = Vec::new();
     let paused = config.repo(repo).paused;
+    let bot = config
+        .tracker
+        .as_ref()
+        .map(|t| t.bot_login.trim())
+        .filter(|b| !b.is_empty());
     for issue in &ready {
         let cheap_skip = paused
             || issue.is_pull_request
@@ -155,6 +160,9 @@ async fn gather_repo(
             labels: issue.labels.clone(),
             ready_label: None,
             body_edited_at: None,
+            title_edited_at: None,
+            updated_at: None,
+            activity_after_label: Vec::new(),
             blockers: Vec::new(),
         };
         let change = if cheap_skip {
@@ -171,15 +179,21 @@ async fn gather_repo(
                     .trusted_bots
                     .iter()
                     .any(|b| b.eq_ignore_ascii_case(change.actor.as_str()));
+            let own = bot.is_some_and(|b| b.eq_ignore_ascii_case(change.actor.as_str().trim()));
             // Edits and blockers only matter for a labeler who may arm the issue: the policy
             // skips anyone else first, so reading them would be wasted requests.
-            if listed_bot || (!change.actor_is_bot && permission.may_arm()) {
+            if !own && (listed_bot || (!change.actor_is_bot && permission.may_arm())) {
                 let extras = tracker.issue_extras(repo, issue.number).await?;
                 candidate.body_edited_at = extras.body_edited_at;
+                if !extras.body_edit_time_known {
+                    candidate.updated_at = Some(issue.updated_at);
+                }
                 candidate.blockers =
                     resolve_blockers(remotes, repo, &issue.body, &mut blocker_cache).await;
                 add_linked_blockers(&mut candidate.blockers, repo, &extras);
             }
+            candidate.title_edited_at = change.title_changed_after;
+            candidate.activity_after_label = change.activity_after.clone();
             candidate.ready_label = Some(LabelEvent {
                 actor: change.actor.clone(),
                 actor_is_bot: change.actor_is_bot,

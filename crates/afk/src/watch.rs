@@ -234,6 +234,7 @@ fn issue_facts(issue: &Issue) -> IssueFacts {
         labels: issue.labels.clone(),
         title: issue.title.clone(),
         html_url: issue.html_url.clone(),
+        text_sha256: Some(afk_core::vetting::text_sha256(&issue.title, &issue.body)),
     }
 }
 
@@ -445,14 +446,20 @@ async fn resume(
             return;
         }
     };
-    let claim = resume_dispatch(
+    let claim = match resume_dispatch(
         record,
         comment_id,
         &text,
         tick.config,
         &default_branch,
         tick.now,
-    );
+    ) {
+        Ok(c) => c,
+        Err(why) => {
+            report.errors.push(ctx.error(format!("resume: {why}")));
+            return;
+        }
+    };
     report.effects.extend(claim.effects.iter().cloned());
     if let Err(e) =
         crate::poll::apply_claim(tick, ctx, &claim.record, &claim.effects, Some(comment_id)).await

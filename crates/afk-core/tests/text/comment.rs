@@ -466,3 +466,20 @@ fn a_large_but_fitting_record_is_kept_whole() {
     assert!(body.chars().count() <= afk_core::comment::COMMENT_MAX_CHARS);
     assert_eq!(parse(&body).expect("parses"), record);
 }
+
+#[test]
+fn a_record_written_before_text_fingerprints_still_parses() {
+    let mut record = RecordBuilder::claimed().build();
+    record.text_sha256 = Some(afk_core::vetting::text_sha256("t", "b"));
+    let body = render(&record, &ctx());
+    assert_eq!(afk_core::comment::parse(&body).expect("record"), record);
+    assert!(body.contains("text_sha256"), "{body}");
+
+    record.text_sha256 = None;
+    let old = render(&record, &ctx());
+    assert!(
+        !old.contains("text_sha256"),
+        "an absent field is not written"
+    );
+    assert_eq!(afk_core::comment::parse(&old).expect("old record"), record);
+}

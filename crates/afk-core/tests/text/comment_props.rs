@@ -158,6 +158,7 @@ prop_compose! {
         verdict in verdict(),
         turn_before in prop::option::of(nasty()),
         idle_unpushed_since in prop::option::of(time()),
+        text_sha256 in prop::option::of("[0-9a-f]{64}"),
     ) -> RunRecord {
         let (claimed_at, dispatch_started_at, dispatched_at, last_turn_at, thread_missing_since, first_red_at) = times;
         let (branch, worktree, project_id, thread_id, dispatch_error) = strings;
@@ -172,6 +173,7 @@ prop_compose! {
             worktree,
             project_id,
             thread_id,
+            text_sha256,
             dispatch_attempts,
             dispatch_error,
             dispatch_started_at,

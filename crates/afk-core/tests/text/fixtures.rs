@@ -48,6 +48,7 @@ impl RecordBuilder {
             worktree: format!("/data/afk/worktrees/octo__shop/{run}"),
             project_id: "afk-octo__shop".to_owned(),
             thread_id: format!("afk-{run}"),
+            text_sha256: None,
             dispatch_attempts: 1,
             dispatch_error: None,
             dispatch_started_at: at(0),

@@ -1,6 +1,7 @@
 //! Forgejo's JSON shapes, as far as afk reads them, and their conversion to afk's types.
 
 use afk_core::evidence::CloseReason;
+use afk_core::facts::Activity;
 use afk_core::model::{Login, Timestamp};
 use serde::Deserialize;
 
@@ -9,7 +10,7 @@ use crate::tracker::{Comment, Commit, Issue, LabelChange};
 
 use super::REMOTE;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct User {
     pub login: String,
 }
@@ -115,7 +116,7 @@ pub(super) struct TimelineItem {
 impl TimelineItem {
     /// The label change this item records, if it is one for `label`.
     /// Forgejo writes `body: "1"` for an added label and `""` for a removed one.
-    pub fn label_change(self, label: &str) -> Option<(u64, LabelChange)> {
+    pub fn label_change(&self, label: &str) -> Option<(u64, LabelChange)> {
         if self.kind != "label" || self.label.as_ref().is_none_or(|l| l.name != label) {
             return None;
         }
@@ -125,12 +126,34 @@ impl TimelineItem {
             LabelChange {
                 label: label.to_owned(),
                 added,
-                actor: login(self.user),
+                actor: login(self.user.clone()),
                 // Forgejo's API does not mark bot accounts.
                 actor_is_bot: false,
                 at: self.created_at,
+                title_changed_after: None,
+                activity_after: Vec::new(),
             },
         ))
+    }
+
+    /// Whether this entry comes after the one with `id` created at `at` (creation time, then id:
+    /// Forgejo numbers timeline entries in creation order).
+    pub fn is_after(&self, at: Timestamp, id: u64) -> bool {
+        (self.created_at, self.id) > (at, id)
+    }
+
+    /// A title change (`change_title`: Forgejo's `CommentTypeChangeTitle`, written by
+    /// `issue_service.ChangeTitle` with `old_title`/`new_title`).
+    pub fn is_title_change(&self) -> bool {
+        self.kind == "change_title"
+    }
+
+    /// Who made the entry, and when.
+    pub fn activity(&self) -> Activity {
+        Activity {
+            actor: login(self.user.clone()),
+            at: self.created_at,
+        }
     }
 }
 

@@ -205,8 +205,25 @@ pub(super) fn labeling(item: &Value, label: &str) -> Option<(u64, LabelChange)> 
             actor: Login::new(login),
             actor_is_bot: bot_type || via_app,
             at,
+            title_changed_after: None,
+            activity_after: Vec::new(),
         },
     ))
+}
+
+/// When a `renamed` `/events` item (a title change, `rename: {from, to}`) was recorded, if the
+/// item is one. A `renamed` item whose time cannot be read counts as "now or later": the
+/// caller treats it as after the labelling (fail closed).
+pub(super) fn renamed_at(item: &Value) -> Option<Option<Timestamp>> {
+    if item.get("event").and_then(Value::as_str) != Some("renamed") {
+        return None;
+    }
+    Some(
+        item.get("created_at")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,6 +463,7 @@ impl GraphqlIssue {
         let hidden = blocked_by.nodes.iter().filter(|n| n.is_none()).count();
         IssueExtras {
             body_edited_at: self.last_edited_at,
+            body_edit_time_known: true,
             unlisted_blockers: blocked_by.total_count.saturating_sub(listed),
             hidden_blockers: u64::try_from(hidden).unwrap_or(u64::MAX),
             linked_blockers: blocked_by

@@ -275,17 +275,14 @@ async fn patch_issue(
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(ApiError::unprocessable("[body]: must be a string")),
         };
-        {
-            let issue = st.repo_mut(&full)?.issue_mut(index)?;
-            if let Some(t) = title {
-                issue.title = t;
-                issue.updated_at = call.now;
-            }
-            if let Some(b) = text {
-                issue.body = b;
-                issue.updated_at = call.now;
-            }
-        }
+        st.edit_issue(
+            &full,
+            index,
+            title.as_deref(),
+            text.as_deref(),
+            &call.caller,
+            call.now,
+        )?;
         if let Some(open) = state {
             st.set_open(&full, index, open, &call.caller, call.now)?;
         }

@@ -68,6 +68,8 @@ pub struct Event {
     pub body: String,
     /// For `label`: the label's id.
     pub label: Option<u64>,
+    /// For `change_title`: the old and the new title (`old_title`, `new_title`).
+    pub titles: Option<(String, String)>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -449,9 +451,52 @@ impl State {
             user: actor.to_owned(),
             body: String::new(),
             label: None,
+            titles: None,
             created_at: now,
             updated_at: now,
         });
+        Ok(())
+    }
+
+    /// Edits an issue's title and/or body as `actor`, the way Forgejo's `EditIssue` does:
+    /// a new title goes through `issue_service.ChangeTitle`, which records a `change_title`
+    /// timeline entry with `old_title`/`new_title` (`issues_model.ChangeIssueTitle`), and
+    /// creating it moves the issue's `updated_unix` (`updateCommentInfos` ends with
+    /// `UpdateIssueCols(…, "updated_unix")`); a new body goes through `ChangeIssueContent`,
+    /// which records no timeline entry (only content history, not in the API) but moves
+    /// `updated_unix` (an xorm `updated` column, set by `UpdateIssueCols(…, "content")`).
+    /// An unchanged title records nothing.
+    pub fn edit_issue(
+        &mut self,
+        full: &str,
+        index: u64,
+        title: Option<&str>,
+        body: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> ApiResult<()> {
+        let event_id = self.next_id();
+        let issue = self.repo_mut(full)?.issue_mut(index)?;
+        if let Some(t) = title
+            && t != issue.title
+        {
+            let old = std::mem::replace(&mut issue.title, t.to_owned());
+            issue.timeline.push(Event {
+                id: event_id,
+                kind: "change_title".to_owned(),
+                user: actor.to_owned(),
+                body: String::new(),
+                label: None,
+                titles: Some((old, t.to_owned())),
+                created_at: now,
+                updated_at: now,
+            });
+            issue.updated_at = now;
+        }
+        if let Some(b) = body {
+            issue.body = b.to_owned();
+            issue.updated_at = now;
+        }
         Ok(())
     }
 
@@ -472,6 +517,7 @@ impl State {
             user: author.to_owned(),
             body: body.to_owned(),
             label: None,
+            titles: None,
             created_at: now,
             updated_at: now,
         });
@@ -517,6 +563,7 @@ fn label_event(id: u64, actor: &str, label: u64, added: bool, now: DateTime<Utc>
         user: actor.to_owned(),
         body: if added { "1" } else { "" }.to_owned(),
         label: Some(label),
+        titles: None,
         created_at: now,
         updated_at: now,
     }

@@ -220,9 +220,7 @@ pub async fn update_issue(
     let actor = caller_actor(&c.0);
     let applied = (|| -> anyhow::Result<()> {
         if let Some(t) = title {
-            let i = st.issue_mut(&full, number)?;
-            i.title = t;
-            i.updated_at = now;
+            st.edit_title(&full, number, &t, actor.clone(), now)?;
         }
         if let Some(b) = new_body {
             st.edit_body(&full, number, &b, now)?;

@@ -85,6 +85,8 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
     pub label: Option<String>,
     pub commit_id: Option<String>,
+    /// For `renamed`: the old and the new title (`rename: {from, to}`).
+    pub rename: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

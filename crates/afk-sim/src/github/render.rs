@@ -118,6 +118,9 @@ pub fn event(repo: &Repo, e: &Event) -> Value {
     if let (Some(name), Some(obj)) = (&e.label, v.as_object_mut()) {
         obj.insert("label".into(), json!({"name": name, "color": "ededed"}));
     }
+    if let (Some((from, to)), Some(obj)) = (&e.rename, v.as_object_mut()) {
+        obj.insert("rename".into(), json!({"from": from, "to": to}));
+    }
     v
 }
 

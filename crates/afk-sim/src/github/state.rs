@@ -170,6 +170,7 @@ impl State {
             created_at: now,
             label: label.map(str::to_owned),
             commit_id: None,
+            rename: None,
         });
         issue.updated_at = now;
         Ok(())
@@ -243,6 +244,38 @@ impl State {
         Ok(())
     }
 
+    /// Changes the issue title as `actor`. GitHub records a `renamed` issue event with
+    /// `rename: {from, to}` (REST "Issue event types": renamed); the title is not user content,
+    /// so GraphQL `lastEditedAt` (the body's edit history) does not move. An unchanged title
+    /// records nothing.
+    pub fn edit_title(
+        &mut self,
+        repo: &str,
+        number: u64,
+        title: &str,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.add_user(&actor.login);
+        let id = self.id();
+        let issue = self.issue_mut(repo, number)?;
+        if issue.title == title {
+            return Ok(());
+        }
+        let old = std::mem::replace(&mut issue.title, title.to_owned());
+        issue.updated_at = now;
+        issue.events.push(Event {
+            id,
+            event: "renamed".to_owned(),
+            actor,
+            created_at: now,
+            label: None,
+            commit_id: None,
+            rename: Some((old, title.to_owned())),
+        });
+        Ok(())
+    }
+
     /// Closes (`Some(reason)`) or reopens (`None`) an issue as `actor`.
     pub fn set_open(
         &mut self,
@@ -270,6 +303,7 @@ impl State {
             created_at: now,
             label: None,
             commit_id: commit_id.map(str::to_owned),
+            rename: None,
         });
         Ok(())
     }

@@ -3,6 +3,7 @@
 mod adversarial;
 mod adversarial_isolation;
 mod adversarial_hardening;
+mod adversarial_vetting;
 mod crash;
 mod harness;
 mod lifecycle;
