@@ -56,6 +56,8 @@ impl RecordBuilder {
             turn_before: None,
             thread_missing_since: None,
             idle_unpushed_since: None,
+            t3_unreachable_since: None,
+            t3_outage_paged: Vec::new(),
             push: None,
             ci: None,
             deploy: None,
