@@ -163,6 +163,13 @@ impl RecordBuilder {
         self
     }
 
+    /// T3 could not be read since `minute`; the outage was paged on `paged`.
+    pub fn t3_unreachable(mut self, minute: i64, paged: &[Channel]) -> Self {
+        self.0.t3_unreachable_since = Some(at(minute));
+        self.0.t3_outage_paged = paged.to_vec();
+        self
+    }
+
     pub fn build(self) -> RunRecord {
         self.0
     }

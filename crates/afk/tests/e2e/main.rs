@@ -5,3 +5,4 @@ mod crash;
 mod harness;
 mod lifecycle;
 mod safety;
+mod t3_outage;
