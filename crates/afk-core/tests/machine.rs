@@ -1906,3 +1906,17 @@ fn old_records_without_the_outage_fields_still_parse() {
     assert_eq!(parsed.t3_unreachable_since, None);
     assert!(parsed.t3_outage_paged.is_empty());
 }
+
+#[test]
+fn under_the_kill_switch_an_outage_is_still_reported_and_paged() {
+    let tick = dispatched_run().kill_switch_on().t3_down_since(0).at(40);
+    let out = tick.decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert!(out.reason.starts_with("waiting on T3"), "{}", out.reason);
+    let page = t3_outage(&[out.record], T3_ERROR, &tick.config, minutes(40));
+    assert_eq!(
+        page.map(|p| p.effects.len()),
+        Some(2),
+        "paging is escalation"
+    );
+}
