@@ -227,6 +227,8 @@ fn claimed_record(run: RunId, config: &Config, claimed_at: Timestamp, now: Times
         turn_before: None,
         thread_missing_since: None,
         idle_unpushed_since: None,
+        t3_unreachable_since: None,
+        t3_outage_paged: Vec::new(),
         push: None,
         ci: None,
         deploy: None,

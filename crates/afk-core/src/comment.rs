@@ -328,6 +328,7 @@ fn render_details(out: &mut String, record: &RunRecord) {
         let _ = write!(out, " · **Duration:** {}", format_duration(took));
     }
     out.push_str("\n\n");
+    render_t3_outage(out, record);
     if let Some(v) = &record.verdict {
         let _ = writeln!(
             out,
@@ -350,19 +351,43 @@ fn render_details(out: &mut String, record: &RunRecord) {
     }
 }
 
+/// While T3 cannot be read: since when, and whether the outage was paged.
+fn render_t3_outage(out: &mut String, record: &RunRecord) {
+    let Some(since) = record.t3_unreachable_since else {
+        return;
+    };
+    let waits = if record.verdict.is_some() {
+        "the lock is kept until it answers"
+    } else {
+        "afk decides nothing that needs T3 until it answers"
+    };
+    let _ = write!(out, "**T3:** unreachable since {}; {waits}", minute(since));
+    if !record.t3_outage_paged.is_empty() {
+        let _ = write!(
+            out,
+            " (paged via {})",
+            channel_names(&record.t3_outage_paged)
+        );
+    }
+    out.push_str("\n\n");
+}
+
+fn channel_names(channels: &[crate::record::Channel]) -> String {
+    channels
+        .iter()
+        .map(|c| match c {
+            crate::record::Channel::Ntfy => "ntfy",
+            crate::record::Channel::Slack => "Slack",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn render_doorbell(out: &mut String, v: &VerdictRecord) {
     if v.verdict == Verdict::Released {
         return;
     }
-    let names = |cs: &[crate::record::Channel]| {
-        cs.iter()
-            .map(|c| match c {
-                crate::record::Channel::Ntfy => "ntfy",
-                crate::record::Channel::Slack => "Slack",
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = channel_names;
     let mut parts = Vec::new();
     if !v.notified.is_empty() {
         parts.push(format!("sent via {}", names(&v.notified)));

@@ -81,6 +81,9 @@ pub struct Limits {
     pub ci_timeout: Duration,
     pub max_dispatch_attempts: u32,
     pub tick_deadline: Duration,
+    /// How long T3 may stay unreachable (as the watch tick sees it) before the fleet is paged
+    /// once with a `t3-unreachable` doorbell.
+    pub t3_outage_page_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -329,6 +332,7 @@ impl Config {
                 ci_timeout: Duration::from_secs(60 * 60),
                 max_dispatch_attempts: 3,
                 tick_deadline: Duration::from_secs(4 * 60),
+                t3_outage_page_after: Duration::from_secs(30 * 60),
             },
             tracker: None,
             t3: None,

@@ -68,6 +68,9 @@ pub struct TokenUsage {
 pub enum ThreadEvidence {
     /// Not in T3's fleet read (or deleted).
     Missing,
+    /// T3 could not be read this tick (its fleet read failed): nothing is known about the
+    /// thread. `error` is the failure, short and free of secrets.
+    Unreachable { error: String },
     Present {
         /// `None`: no turn has started yet (T3 records a pending start first).
         latest_turn: Option<TurnFacts>,

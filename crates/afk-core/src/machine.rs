@@ -7,6 +7,7 @@
 //! | # | situation | decision |
 //! |---|---|---|
 //! | 0 | the record already holds a verdict (`finished`) | the verdict's decision: re-emit the verdict effects still missing, deliver pending doorbells, release the lock last |
+//! | 0b | T3 cannot be read (the tick's fleet read failed) | wait, "waiting on T3" (a person's override is held until T3 answers, so that the agent can be interrupted first) |
 //! | 0a | a person added the human label, or closed the issue as not planned / duplicate | `released`: interrupt a running turn, remove the lock, update the comment; nothing else, no doorbell |
 //! | 10 | claimed, not dispatched | wait while a dispatch may still be in flight (one tick deadline), then `needs-human` past `max_dispatch_attempts`, else `resume-dispatch` (`hold` under the kill switch) |
 //! | 1 | pushed, CI green, deploy healthy or no target | `done` |
@@ -38,6 +39,14 @@
 //! until the new one runs. A latest turn requested no later than afk's own start (or no turn at
 //! all) counts as "still starting", i.e. running, for [`STARTING_GRACE`].
 //!
+//! T3 outage (row 0b): a run whose T3 cannot be read is neither dispatched, corrected nor
+//! concluded (a verdict releases the lock, and an agent that may still be running must be
+//! interruptible first); push and CI are still observed. A finished run keeps its verdict's
+//! labels and doorbells but never emits an interrupt it cannot deliver, and keeps the lock until
+//! T3 answers. The first tick that found T3 unreachable is recorded (`t3_unreachable_since`) and
+//! cleared when it answers; [`t3_outage`] decides over all the tick's runs whether the outage is
+//! paged (once per outage, per channel), and [`after_t3_page`] records each delivery.
+//!
 //! Quiet ticks write nothing: the comment is upserted only when its rendering changes, and every
 //! `now`-derived record field is set once (first sight), never refreshed.
 //!
@@ -47,6 +56,7 @@
 //! is released only once no doorbell is pending: the tick reports each delivery through
 //! [`after_notify`] and then applies [`release_after_delivery`].
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -58,14 +68,16 @@ use crate::ids;
 use crate::model::{Timestamp, elapsed, format_duration};
 use crate::plan::Decision;
 use crate::prompt;
-use crate::record::{FixAttempt, PushRecord, Question, RunRecord, RunStatus, Verdict};
+use crate::record::{FixAttempt, PhaseState, PushRecord, Question, RunRecord, RunStatus, Verdict};
 
 mod observe;
 mod orphan;
+mod outage;
 mod verdict;
 
-use observe::{Agent, Red, agent_state, observe, red};
+use observe::{Agent, Red, agent_state, mark_t3, observe, red};
 pub use orphan::{OrphanKind, OrphanOutcome, orphan_lock};
+pub use outage::{T3Page, after_t3_page, t3_outage, t3_page_recorded};
 pub use verdict::{Delivery, after_notify, release_after_delivery, render_context};
 use verdict::{conclude, finish, upsert_if_changed};
 
@@ -115,12 +127,14 @@ pub struct RunOutcome {
 /// Decides one step of one live run (SPEC §5). Total: every input gets exactly one decision.
 pub fn decide(input: &RunInput) -> RunOutcome {
     let agent = agent_state(input.record, &input.evidence.thread, input.now);
-    if input.record.status == RunStatus::Finished {
-        return match input.record.verdict.clone() {
-            Some(verdict) => finish(input, input.record.clone(), verdict, &agent),
+    let mut record = input.record.clone();
+    mark_t3(&mut record, &input.evidence.thread, input.now);
+    if record.status == RunStatus::Finished {
+        return match record.verdict.clone() {
+            Some(verdict) => finish(input, record, verdict, &agent),
             None => conclude(
                 input,
-                input.record.clone(),
+                record,
                 Verdict::NeedsHuman,
                 "the run record says the run finished but holds no verdict; a person must check \
                  the run"
@@ -129,9 +143,13 @@ pub fn decide(input: &RunInput) -> RunOutcome {
             ),
         };
     }
-    let mut record = input.record.clone();
     if record.status == RunStatus::Dispatched {
         observe(&mut record, input.evidence, input.config, input.now, &agent);
+    }
+    if let Agent::Unreachable(error) = &agent {
+        let overridden = human_override(input.evidence, input.config).is_some();
+        let reason = t3_wait_reason(&record, error, overridden, input.now);
+        return apply(input, record, Step::Wait(reason), &agent);
     }
     if let Some(reason) = human_override(input.evidence, input.config) {
         return conclude(input, record, Verdict::Released, reason, &agent);
@@ -142,6 +160,39 @@ pub fn decide(input: &RunInput) -> RunOutcome {
         table(&record, input.evidence, input.config, input.now, &agent)
     };
     apply(input, record, step, &agent)
+}
+
+/// Row 0b: T3 cannot be read. Nothing that needs T3 is done (no dispatch, no corrective turn),
+/// and no verdict is reached: a verdict releases the lock, and with T3 silent the agent may
+/// still be running and cannot be interrupted. Push and CI are still observed and recorded.
+fn t3_wait_reason(record: &RunRecord, error: &str, overridden: bool, now: Timestamp) -> String {
+    let since = record.t3_unreachable_since.unwrap_or(now);
+    let mut reason = format!(
+        "waiting on T3: unreachable since {} ({})",
+        crate::comment::minute(since),
+        clip(error)
+    );
+    if overridden {
+        reason.push_str(
+            "; a person took the run over, and afk releases it once T3 answers, so that its \
+             agent can be interrupted first",
+        );
+    } else if let Some(push) = &record.push {
+        let ci = match record.ci.as_ref().map(|c| &c.state) {
+            Some(PhaseState::Green) => "green",
+            Some(PhaseState::Red) => "red",
+            Some(PhaseState::Skipped) => "skipped",
+            Some(PhaseState::Pending) | None => "pending",
+        };
+        let _ = write!(
+            reason,
+            "; commit {} pushed, CI {ci}; the verdict waits for T3",
+            short(&push.sha)
+        );
+    } else {
+        reason.push_str("; no dispatch, corrective turn or verdict until it answers");
+    }
+    reason
 }
 
 fn human_override(evidence: &Evidence, config: &Config) -> Option<String> {
@@ -489,7 +540,7 @@ fn unpushed_step(
                 }),
             });
         }
-        Agent::Missing | Agent::Running | Agent::NotStarted => {}
+        Agent::Missing | Agent::Running | Agent::NotStarted | Agent::Unreachable(_) => {}
     }
     let max = config.limits.max_run_duration;
     let running = elapsed(record.dispatched_at.unwrap_or(record.claimed_at), now);

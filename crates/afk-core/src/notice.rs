@@ -1,14 +1,16 @@
 //! Doorbell messages (SPEC §8) for a run's verdict: `repo#N`, the verdict, the reason, the
 //! commit and failing checks where they matter, the issue link and the T3 thread deep link.
+//! And the fleet's one page per T3 outage ([`t3_outage_notice`], kind `t3-unreachable`).
 //!
 //! ntfy takes at most 4,096 bytes of message (more becomes an attachment), so the message is
 //! bounded by [`MAX_MESSAGE_BYTES`]; the reason is the part that gives way.
 
 use std::fmt::Write as _;
 
-use crate::comment::{escape_markdown, safe_url, short_sha};
+use crate::comment::{escape_markdown, minute, safe_url, short_sha};
+use crate::config::Config;
 use crate::effect::Notice;
-use crate::model::{elapsed, format_duration};
+use crate::model::{Timestamp, elapsed, format_duration};
 use crate::record::{PhaseState, RunRecord, Verdict};
 
 /// Upper bound of [`Notice::message`] in bytes (under ntfy's 4,096).
@@ -16,6 +18,69 @@ pub const MAX_MESSAGE_BYTES: usize = 3500;
 const MAX_REASON_CHARS: usize = 600;
 const MAX_CHECKS_NAMED: usize = 5;
 const MAX_URL_BYTES: usize = 512;
+/// Most runs a T3 outage page names (the rest are counted).
+const MAX_RUNS_NAMED: usize = 20;
+
+/// The kind (and ntfy tag) of the page sent when T3 stays unreachable.
+pub const T3_UNREACHABLE: &str = "t3-unreachable";
+/// ntfy priority of a T3 outage page: high, like needs-human.
+pub const T3_OUTAGE_PRIORITY: u8 = 4;
+
+/// The page for a T3 outage: since when T3 is unreachable, for how long, the error, the runs
+/// waiting on it, and what to check. Names T3 by its configured URLs (never a credential).
+pub fn t3_outage_notice(
+    config: &Config,
+    since: Timestamp,
+    now: Timestamp,
+    affected: &[&RunRecord],
+    error: &str,
+) -> Notice {
+    let (base_url, web_url) = config
+        .t3
+        .as_ref()
+        .map(|t| (t.base_url.as_str(), t.web_url.as_str()))
+        .unwrap_or_default();
+    let down_for = format_duration(elapsed(since, now));
+    let mut m = format!(
+        "**{T3_UNREACHABLE}**: afk has not been able to read T3 at {} for {down_for} (since {}): {}\n\n",
+        safe_url(base_url).map_or_else(|| "(no [t3] configured)".to_owned(), |u| format!("`{u}`")),
+        minute(since),
+        escape_markdown(error, MAX_REASON_CHARS)
+    );
+    let _ = writeln!(
+        m,
+        "{} run(s) wait on it: no dispatch, corrective turn or verdict until it answers.",
+        affected.len()
+    );
+    let mut runs: Vec<&&RunRecord> = affected.iter().collect();
+    runs.sort_by(|a, b| (&a.repo, a.issue).cmp(&(&b.repo, b.issue)));
+    for r in runs.iter().take(MAX_RUNS_NAMED) {
+        let _ = writeln!(m, "- {}#{} (run `{}`)", r.repo, r.issue, r.run);
+    }
+    if runs.len() > MAX_RUNS_NAMED {
+        let _ = writeln!(m, "- and {} more", runs.len() - MAX_RUNS_NAMED);
+    }
+    m.push_str(
+        "\nCheck that the T3 server is running and reachable from afk-watch, and that afk's T3 \
+         token is valid; afk-watch's log names the failing request. This page is sent once per \
+         outage.\n",
+    );
+    if let Some(web) = safe_url(web_url).filter(|u| u.len() <= MAX_URL_BYTES) {
+        let _ = writeln!(m, "\n[T3]({web})");
+    }
+    Notice {
+        title: format!("afk: T3 unreachable for {down_for}"),
+        message: crate::prompt::truncate_bytes(&m, MAX_MESSAGE_BYTES)
+            .0
+            .to_owned(),
+        priority: T3_OUTAGE_PRIORITY,
+        tags: vec!["warning".to_owned(), T3_UNREACHABLE.to_owned()],
+        // The channels label `click` as the issue's link: a fleet page has none (T3's own
+        // link is in the message).
+        click: String::new(),
+        thread_url: String::new(),
+    }
+}
 
 /// ntfy priority for a verdict: done low (2), needs-human high (4), frozen max (5).
 pub fn priority(verdict: Verdict) -> u8 {

@@ -157,6 +157,16 @@ pub struct RunRecord {
     /// pushed" is concluded only on a second look (the forge may list a push a moment late).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_unpushed_since: Option<Timestamp>,
+    /// First tick that could not read T3 at all (an outage, not a missing thread); cleared
+    /// when T3 answers again. The outage's length, for the page, counts from the earliest of
+    /// these among the live runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t3_unreachable_since: Option<Timestamp>,
+    /// Channels the current T3 outage was paged on (`t3-unreachable`): every affected run's
+    /// record carries the mark, so a later tick sees it whichever run it reads first. Cleared
+    /// with [`RunRecord::t3_unreachable_since`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub t3_outage_paged: Vec<Channel>,
     #[serde(default)]
     pub push: Option<PushRecord>,
     #[serde(default)]

@@ -116,6 +116,7 @@ fn no_file_and_no_env_is_shipped_closed_with_every_default() {
             ci_timeout: Duration::from_secs(3600),
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(240),
+            t3_outage_page_after: Duration::from_secs(30 * 60),
         }
     );
     assert_eq!(c.workspace.root, PathBuf::from("/data/afk"));
@@ -190,6 +191,7 @@ fn the_shipped_example_parses_and_is_closed() {
         "ci_timeout",
         "max_dispatch_attempts",
         "tick_deadline",
+        "t3_outage_page_after",
         "bot_login",
         "web_url",
         "instance_id",
@@ -691,6 +693,7 @@ fn bad_durations_are_refused() {
         ("tick_deadline", "0s"),
         ("max_run_duration", "4"),
         ("fix_forward_window", "1.5h"),
+        ("t3_outage_page_after", "0m"),
     ] {
         let err = refused(&format!("[limits]\n{key} = {bad:?}"));
         assert_names(&err, &format!("limits.{key}"), bad);

@@ -15,8 +15,8 @@ use afk_core::evidence::{
 };
 use afk_core::machine::{
     Delivery, NOTIFY_GIVE_UP, OrphanKind, RunInput, RunOutcome, STARTING_GRACE,
-    THREAD_MISSING_GRACE, after_notify, decide, orphan_lock, release_after_delivery,
-    render_context,
+    THREAD_MISSING_GRACE, after_notify, after_t3_page, decide, orphan_lock, release_after_delivery,
+    render_context, t3_outage, t3_page_recorded,
 };
 use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_core::plan::Decision;
@@ -72,6 +72,7 @@ fn config() -> Config {
             ci_timeout: Duration::from_secs(60 * 60),
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(4 * 60),
+            t3_outage_page_after: Duration::from_secs(30 * 60),
         },
         tracker: None,
         t3: Some(T3Config {
@@ -151,6 +152,8 @@ fn dispatched_run() -> Tick {
         turn_before: None,
         thread_missing_since: None,
         idle_unpushed_since: None,
+        t3_unreachable_since: None,
+        t3_outage_paged: Vec::new(),
         push: None,
         ci: None,
         deploy: None,
@@ -1597,4 +1600,368 @@ fn a_refused_delivery_is_given_up_at_once_but_a_failed_one_is_retried() {
         release_after_delivery(&refused, 1, &tick.config).last(),
         Some(Effect::RemoveLabel { label, .. }) if label == LOCK
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row 0b: T3 unreachable, and the outage page.
+// ---------------------------------------------------------------------------------------------
+
+const T3_ERROR: &str = "t3: GET /api/orchestration/shell: HTTP 503 Service Unavailable";
+
+impl Tick {
+    /// This tick's fleet read failed.
+    fn t3_down(mut self) -> Self {
+        self.evidence.thread = ThreadEvidence::Unreachable {
+            error: T3_ERROR.into(),
+        };
+        self
+    }
+    /// An earlier tick already found T3 unreachable at `minute`.
+    fn t3_down_since(mut self, minute: i64) -> Self {
+        self.record.t3_unreachable_since = Some(minutes(minute));
+        self.t3_down()
+    }
+}
+
+fn no_t3_effect(out: &RunOutcome) {
+    assert!(
+        !out.effects.iter().any(|e| matches!(
+            e,
+            Effect::Dispatch { .. } | Effect::StartTurn { .. } | Effect::Interrupt { .. }
+        )),
+        "nothing is sent to an unreachable T3: {:?}",
+        kinds(out)
+    );
+}
+
+#[test]
+fn row0b_an_unreachable_t3_makes_a_live_run_wait_and_records_since_when_once() {
+    let tick = dispatched_run().t3_down();
+    let out = tick.decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert_eq!(out.phase, "agent");
+    assert!(
+        out.reason
+            .starts_with("waiting on T3: unreachable since 2026-03-02 09:30 UTC (t3: GET"),
+        "{}",
+        out.reason
+    );
+    assert!(out.reason.contains("503"), "{}", out.reason);
+    assert_eq!(out.record.t3_unreachable_since, Some(minutes(30)));
+    assert_eq!(kinds(&out), ["upsert-status-comment"]);
+    let Some(Effect::UpsertStatusComment { body, .. }) = out.effects.first() else {
+        panic!("a comment update");
+    };
+    assert!(
+        body.contains("**T3:** unreachable since 2026-03-02 09:30 UTC"),
+        "{body}"
+    );
+
+    // Later ticks of the same outage keep the first sighting and write nothing.
+    let later = tick.after(&out).at(45).decide();
+    assert_eq!(later.decision, Decision::Wait);
+    assert_eq!(later.record.t3_unreachable_since, Some(minutes(30)));
+    assert!(later.effects.is_empty(), "{:?}", kinds(&later));
+    assert!(
+        later.reason.contains("since 2026-03-02 09:30 UTC"),
+        "{}",
+        later.reason
+    );
+}
+
+#[test]
+fn row0b_no_verdict_no_resume_and_no_corrective_turn_while_t3_is_unreachable() {
+    // Green: would be done, but done releases the lock and the agent may still run.
+    let green = dispatched_run().pushed(SHA).ci_green().t3_down().decide();
+    assert_eq!(green.decision, Decision::Wait);
+    assert!(green.record.verdict.is_none());
+    assert!(green.reason.contains("CI green"), "{}", green.reason);
+    assert_eq!(green.phase, "deploy");
+    no_t3_effect(&green);
+
+    // Red and (as far as anyone knew) idle: no corrective turn; the red is still recorded.
+    let red = dispatched_run()
+        .newly_pushed(SHA)
+        .ci_red(&["test"])
+        .t3_down()
+        .decide();
+    assert_eq!(red.decision, Decision::Wait);
+    assert_eq!(red.record.first_red_at, Some(minutes(30)));
+    assert_eq!(
+        red.record.ci.as_ref().map(|c| c.state.clone()),
+        Some(afk_core::record::PhaseState::Red)
+    );
+    assert!(red.record.push.is_some(), "the push is observed");
+    assert!(red.reason.contains("CI red"), "{}", red.reason);
+    no_t3_effect(&red);
+
+    // Past the stall limit and the fix-forward window: still no verdict.
+    let stalled = dispatched_run().t3_down().at(5 * 60).decide();
+    assert_eq!(stalled.decision, Decision::Wait);
+    let frozen = dispatched_run()
+        .pushed(SHA)
+        .ci_red(&["test"])
+        .red_since(0)
+        .t3_down()
+        .at(90)
+        .decide();
+    assert_eq!(frozen.decision, Decision::Wait);
+    no_t3_effect(&frozen);
+
+    // A claimed run past the tick deadline is not resumed.
+    let claimed = claimed_run().t3_down().at(10).decide();
+    assert_eq!(claimed.decision, Decision::Wait);
+    assert_eq!(claimed.phase, "claimed");
+    no_t3_effect(&claimed);
+
+    // Nor is a missing-thread grace or an idle look started by a tick that saw nothing.
+    let missing = dispatched_run()
+        .thread_missing_since(0)
+        .t3_down()
+        .at(30)
+        .decide();
+    assert_eq!(missing.decision, Decision::Wait);
+    assert_eq!(missing.record.thread_missing_since, Some(minutes(0)));
+}
+
+#[test]
+fn row0b_a_persons_override_is_held_until_t3_can_interrupt_the_agent() {
+    let out = dispatched_run().labelled(HUMAN).t3_down().decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert!(out.record.verdict.is_none());
+    assert!(out.reason.contains("interrupted first"), "{}", out.reason);
+    assert!(
+        !out.effects
+            .iter()
+            .any(|e| matches!(e, Effect::RemoveLabel { .. })),
+        "the lock is kept: {:?}",
+        kinds(&out)
+    );
+    no_t3_effect(&out);
+
+    // T3 answers: the override is applied, the agent interrupted, the marks cleared.
+    let next = dispatched_run().labelled(HUMAN).after(&out).at(40).decide();
+    assert_eq!(next.decision, Decision::Released);
+    assert!(
+        kinds(&next).contains(&"interrupt".to_owned()),
+        "{:?}",
+        kinds(&next)
+    );
+    assert_eq!(next.record.t3_unreachable_since, None);
+}
+
+#[test]
+fn row0b_a_finished_run_finishes_its_labels_and_doorbells_but_keeps_the_lock() {
+    let out = dispatched_run()
+        .finished(Verdict::NeedsHuman, 30, &[Channel::Ntfy])
+        .t3_down()
+        .at(35)
+        .decide();
+    assert_eq!(out.decision, Decision::NeedsHuman);
+    assert_eq!(
+        kinds(&out),
+        [
+            "upsert-status-comment",
+            "remove-label ready-for-agent",
+            "add-label ready-for-human",
+            "notify Ntfy",
+        ],
+        "no interrupt it cannot deliver, no lock removal"
+    );
+    assert!(
+        out.reason.contains("lock is kept until T3 answers"),
+        "{}",
+        out.reason
+    );
+    // Delivered: the lock still waits for T3.
+    let record = after_notify(&out.record, Channel::Ntfy, Delivery::Delivered, minutes(35));
+    let release = release_after_delivery(&record, 7001, &config());
+    assert_eq!(release.len(), 1, "only the comment update");
+
+    // All delivered, T3 answers again: the lock goes.
+    let mut done = dispatched_run()
+        .idle()
+        .labelled(HUMAN)
+        .without_label(READY)
+        .finished(Verdict::NeedsHuman, 30, &[])
+        .at(50);
+    done.record.t3_unreachable_since = Some(minutes(35));
+    let back = done.decide();
+    assert_eq!(
+        kinds(&back),
+        ["upsert-status-comment", "remove-label agent-in-progress"]
+    );
+    assert_eq!(back.record.t3_unreachable_since, None);
+}
+
+#[test]
+fn row0b_t3_answering_again_clears_the_outage_marks() {
+    let mut tick = dispatched_run().t3_down_since(10);
+    tick.record.t3_outage_paged = vec![Channel::Ntfy, Channel::Slack];
+    let down = tick.clone().decide();
+    assert_eq!(down.record.t3_outage_paged, [Channel::Ntfy, Channel::Slack]);
+    let body = comment::render(&down.record, &render_context(&tick.config, &down.record));
+    assert!(body.contains("(paged via ntfy, Slack)"), "{body}");
+
+    let back = tick.after(&down).at(45);
+    let mut back = back;
+    back.evidence = dispatched_run().evidence;
+    let out = back.decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert!(!out.reason.contains("T3"), "{}", out.reason);
+    assert_eq!(out.record.t3_unreachable_since, None);
+    assert!(out.record.t3_outage_paged.is_empty());
+    assert_eq!(kinds(&out), ["upsert-status-comment"]);
+}
+
+/// The records of two live runs after a tick that found T3 unreachable since `since`.
+fn outage_records(since: i64) -> Vec<RunRecord> {
+    let a = dispatched_run().t3_down_since(since).decide().record;
+    let mut b = claimed_run().t3_down_since(since + 5).decide().record;
+    b.issue = 43;
+    b.run = RunId::new(repo(), 43, 1);
+    vec![a, b]
+}
+
+#[test]
+fn outage_shorter_than_the_threshold_is_not_paged() {
+    let records = outage_records(10);
+    assert!(t3_outage(&records, T3_ERROR, &config(), minutes(39)).is_none());
+    // Nothing unreachable: nothing to page.
+    let fine = vec![dispatched_run().decide().record];
+    assert!(t3_outage(&fine, T3_ERROR, &config(), minutes(300)).is_none());
+}
+
+#[test]
+fn outage_past_the_threshold_is_paged_once_per_channel_for_the_whole_fleet() {
+    let records = outage_records(10);
+    let page = t3_outage(&records, T3_ERROR, &config(), minutes(40)).expect("a page");
+    assert_eq!(page.effects.len(), 2, "{:?}", page.effects);
+    let Effect::Notify {
+        channel,
+        notice,
+        run,
+        ..
+    } = &page.effects[0]
+    else {
+        panic!("a doorbell");
+    };
+    assert_eq!(*channel, Channel::Ntfy);
+    assert_eq!(
+        *run,
+        run_id(),
+        "filed under the run that saw the outage first"
+    );
+    assert_eq!(notice.title, "afk: T3 unreachable for 30m");
+    assert_eq!(notice.priority, 4);
+    assert!(notice.tags.contains(&"t3-unreachable".to_owned()));
+    assert!(notice.click.is_empty(), "a page has no issue to open");
+    for want in [
+        "**t3-unreachable**",
+        "`http://t3.local:3773`",
+        "since 2026-03-02 09:10 UTC",
+        "503",
+        "octo/shop#42",
+        "octo/shop#43",
+        "2 run(s) wait on it",
+        "Check that the T3 server is running",
+        "[T3](https://t3.example.org)",
+    ] {
+        assert!(notice.message.contains(want), "{want}: {}", notice.message);
+    }
+    assert!(matches!(
+        &page.effects[1],
+        Effect::Notify {
+            channel: Channel::Slack,
+            ..
+        }
+    ));
+
+    // Delivered on both: every record is marked and its comment updated; no second page.
+    let marked: Vec<RunRecord> = records
+        .iter()
+        .map(|r| {
+            let r = after_t3_page(r, Channel::Ntfy, Delivery::Delivered);
+            after_t3_page(&r, Channel::Slack, Delivery::Delivered)
+        })
+        .collect();
+    for (before, after) in records.iter().zip(&marked) {
+        assert_eq!(after.t3_outage_paged, [Channel::Ntfy, Channel::Slack]);
+        assert!(t3_page_recorded(before, after, 7001, &config()).is_some());
+        assert!(t3_page_recorded(after, after, 7001, &config()).is_none());
+    }
+    assert!(t3_outage(&marked, T3_ERROR, &config(), minutes(120)).is_none());
+    // A later tick reading only one of the runs still sees the page.
+    assert!(t3_outage(&marked[1..], T3_ERROR, &config(), minutes(120)).is_none());
+}
+
+#[test]
+fn a_failed_page_is_retried_and_an_unrecorded_one_may_repeat_once() {
+    let records = outage_records(0);
+    // ntfy delivered, Slack failed: the next tick pages Slack only.
+    let after: Vec<RunRecord> = records
+        .iter()
+        .map(|r| {
+            let r = after_t3_page(r, Channel::Ntfy, Delivery::Delivered);
+            after_t3_page(&r, Channel::Slack, Delivery::Failed)
+        })
+        .collect();
+    let retry = t3_outage(&after, T3_ERROR, &config(), minutes(40)).expect("a retry");
+    assert_eq!(retry.effects.len(), 1);
+    assert!(matches!(
+        &retry.effects[0],
+        Effect::Notify {
+            channel: Channel::Slack,
+            ..
+        }
+    ));
+    // Only one comment took the mark before a crash: the page is still known as sent.
+    let partial = vec![after[0].clone(), records[1].clone()];
+    let retry = t3_outage(&partial, T3_ERROR, &config(), minutes(40)).expect("Slack only");
+    assert_eq!(retry.effects.len(), 1);
+    // No comment took the mark: the page repeats (the at-least-once window).
+    assert_eq!(
+        t3_outage(&records, T3_ERROR, &config(), minutes(40)).map(|p| p.effects.len()),
+        Some(2)
+    );
+    // A record T3 answers for is never marked.
+    let fine = dispatched_run().decide().record;
+    assert_eq!(
+        after_t3_page(&fine, Channel::Ntfy, Delivery::Delivered),
+        fine
+    );
+}
+
+#[test]
+fn an_outage_with_no_doorbell_configured_pages_nothing() {
+    let tick = dispatched_run().no_doorbell_configured();
+    let records = outage_records(0);
+    assert!(t3_outage(&records, T3_ERROR, &tick.config, minutes(60)).is_none());
+}
+
+#[test]
+fn old_records_without_the_outage_fields_still_parse() {
+    let record = dispatched_run().record;
+    let body = comment::render(&record, &render_context(&config(), &record));
+    assert!(
+        !body.contains("t3_unreachable_since"),
+        "absent fields are not written"
+    );
+    let parsed = comment::parse(&body).expect("parses");
+    assert_eq!(parsed.t3_unreachable_since, None);
+    assert!(parsed.t3_outage_paged.is_empty());
+}
+
+#[test]
+fn under_the_kill_switch_an_outage_is_still_reported_and_paged() {
+    let tick = dispatched_run().kill_switch_on().t3_down_since(0).at(40);
+    let out = tick.decide();
+    assert_eq!(out.decision, Decision::Wait);
+    assert!(out.reason.starts_with("waiting on T3"), "{}", out.reason);
+    let page = t3_outage(&[out.record], T3_ERROR, &tick.config, minutes(40));
+    assert_eq!(
+        page.map(|p| p.effects.len()),
+        Some(2),
+        "paging is escalation"
+    );
 }

@@ -230,6 +230,7 @@ fn test_config() -> Config {
             ci_timeout: Duration::from_secs(3600),
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(120),
+            t3_outage_page_after: Duration::from_secs(30 * 60),
         },
         tracker: None,
         t3: Some(T3Config {

@@ -92,6 +92,7 @@ pub async fn tick(
         config,
         remotes,
         fleet: &fleet,
+        t3_unreachable: None,
         now,
         dry_run: plan.dry_run,
     };

@@ -12,13 +12,14 @@ use afk_core::evidence::{
     ThreadEvidence, commit_belongs,
 };
 use afk_core::machine::{
-    Delivery, OrphanKind, RunInput, after_notify, decide, orphan_lock, release_after_delivery,
+    Delivery, OrphanKind, RunInput, after_notify, after_t3_page, decide, orphan_lock,
+    release_after_delivery, t3_outage, t3_page_recorded,
 };
 use afk_core::model::{Login, RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
 use afk_core::record::{RunRecord, RunStatus, Verdict};
 use afk_remotes::error::{ErrorKind, RemoteError};
-use afk_remotes::t3::Fleet;
+use afk_remotes::t3::{Fleet, FleetSource};
 use afk_remotes::tracker::{Issue, IssueState};
 use futures::StreamExt;
 
@@ -39,6 +40,9 @@ pub struct RunReport {
     pub errors: Vec<ErrorEntry>,
     /// The run is still live after this tick (its worktree must be kept).
     pub live: Option<RunId>,
+    /// The run's record after this tick and its status comment, when the tick got through
+    /// the run (what the T3 outage page is decided over).
+    pub tracked: Option<(RunRecord, u64)>,
 }
 
 /// Shared, read-only context of one tick.
@@ -46,6 +50,9 @@ pub struct Tick<'a> {
     pub config: &'a Config,
     pub remotes: &'a Remotes,
     pub fleet: &'a Fleet,
+    /// T3's fleet read failed this tick (the error, for the runs' reasons): `fleet` is empty
+    /// and every run's thread evidence says T3 is unreachable.
+    pub t3_unreachable: Option<String>,
     pub now: Timestamp,
     pub dry_run: bool,
 }
@@ -136,24 +143,18 @@ pub async fn tick(
     plan: &mut Plan,
     concurrency: usize,
 ) {
-    let fleet = match read_fleet(remotes).await {
-        Ok(f) => f,
+    let (fleet, t3_unreachable) = match read_fleet(remotes).await {
+        Ok(f) => (f, None),
         Err(e) => {
-            // Without T3's view no run can be judged: report and decide nothing.
-            plan.errors.push(ErrorEntry {
-                public: None,
-                repo: None,
-                issue: None,
-                run: None,
-                error: format!("no run was decided: {e}"),
-            });
-            return;
+            plan.errors.push(t3_unreachable_error(config, &e));
+            (unreachable_fleet(), Some(e.to_string()))
         }
     };
     let tick = Tick {
         config,
         remotes,
         fleet: &fleet,
+        t3_unreachable,
         now,
         dry_run: plan.dry_run,
     };
@@ -190,11 +191,16 @@ pub async fn tick(
         .collect()
         .await;
     let mut live = BTreeSet::new();
+    let mut tracked = Vec::new();
     for r in reports.drain(..) {
         plan.runs.extend(r.entry);
         plan.effects.extend(r.effects);
         plan.errors.extend(r.errors);
         live.extend(r.live);
+        tracked.extend(r.tracked);
+    }
+    if let Some(error) = &tick.t3_unreachable {
+        page_t3_outage(tick, error, &tracked, plan).await;
     }
     if !plan.dry_run {
         let ws = &config.workspace;
@@ -395,7 +401,96 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
             .errors
             .push(ctx.error(format!("could not mark the worktree as retained: {e}")));
     }
+    report.tracked = Some((current, comment_id));
     report
+}
+
+/// The tick's error when T3's fleet read failed: the runs are still watched, but nothing
+/// that needs T3 is done.
+fn t3_unreachable_error(config: &Config, e: &RemoteError) -> ErrorEntry {
+    let url = config.t3.as_ref().map_or("", |t| t.base_url.as_str());
+    ErrorEntry {
+        public: None,
+        repo: None,
+        issue: None,
+        run: None,
+        error: format!(
+            "T3 unreachable at {url}: {e}; every live run waits on T3 (check that the T3 server \
+             runs and is reachable from afk-watch, and afk's T3 token)"
+        ),
+    }
+}
+
+/// Stands in for T3's fleet when it could not be read. Nothing is applied against it: with T3
+/// unreachable the state machine emits no dispatch, turn or interrupt.
+fn unreachable_fleet() -> Fleet {
+    Fleet {
+        projects: Vec::new(),
+        threads: Vec::new(),
+        snapshot_sequence: 0,
+        source: FleetSource::Shell,
+    }
+}
+
+/// Pages a T3 outage once for the fleet (the core decides over every run's record), then puts
+/// each delivery on every affected run's record.
+async fn page_t3_outage(
+    tick: &Tick<'_>,
+    error: &str,
+    tracked: &[(RunRecord, u64)],
+    plan: &mut Plan,
+) {
+    let records: Vec<RunRecord> = tracked.iter().map(|(r, _)| r.clone()).collect();
+    let Some(page) = t3_outage(&records, error, tick.config, tick.now) else {
+        return;
+    };
+    tracing::warn!(reason = %page.reason, "t3 outage page");
+    plan.effects.extend(page.effects.iter().cloned());
+    if tick.dry_run {
+        return;
+    }
+    let mut after = records;
+    for effect in &page.effects {
+        let Effect::Notify { channel, .. } = effect else {
+            continue;
+        };
+        let delivery = match tick.applier().apply(effect, &mut None).await {
+            Ok(()) => Delivery::Delivered,
+            Err(e) => {
+                plan.errors.push(ErrorEntry {
+                    public: None,
+                    repo: None,
+                    issue: None,
+                    run: None,
+                    error: format!(
+                        "the t3-unreachable page via {channel:?} was not delivered (retried next \
+                         tick): {e}"
+                    ),
+                });
+                Delivery::Failed
+            }
+        };
+        for record in &mut after {
+            *record = after_t3_page(record, *channel, delivery);
+        }
+    }
+    for ((before, comment_id), after) in tracked.iter().zip(&after) {
+        let Some(upsert) = t3_page_recorded(before, after, *comment_id, tick.config) else {
+            continue;
+        };
+        plan.effects.push(upsert.clone());
+        let ctx = ErrCtx {
+            repo: before.repo.clone(),
+            issue: before.issue,
+            run: Some(before.run.clone()),
+        };
+        if let Err(e) = tick
+            .apply_all(std::slice::from_ref(&upsert), &mut Some(*comment_id), &ctx)
+            .await
+        {
+            plan.errors.push(e);
+        }
+    }
 }
 
 async fn orphan(tick: &Tick<'_>, ctx: &ErrCtx, kind: OrphanKind) -> RunReport {
@@ -595,6 +690,11 @@ async fn thread_evidence(
     tick: &Tick<'_>,
     record: &RunRecord,
 ) -> Result<ThreadEvidence, RemoteError> {
+    if let Some(error) = &tick.t3_unreachable {
+        return Ok(ThreadEvidence::Unreachable {
+            error: error.clone(),
+        });
+    }
     let Some(t) = tick.fleet.thread(&record.thread_id) else {
         return Ok(ThreadEvidence::Missing);
     };

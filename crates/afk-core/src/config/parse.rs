@@ -316,6 +316,11 @@ fn limits(c: &mut Config, l: RawLimits) -> Result<(), ConfigError> {
             l.tick_deadline,
             &mut m.tick_deadline,
         ),
+        (
+            "limits.t3_outage_page_after",
+            l.t3_outage_page_after,
+            &mut m.t3_outage_page_after,
+        ),
     ] {
         if let Some(v) = value {
             *slot = duration(key, &v)?;

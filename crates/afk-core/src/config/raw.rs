@@ -50,6 +50,7 @@ pub(super) struct RawLimits {
     pub(super) ci_timeout: Option<String>,
     pub(super) max_dispatch_attempts: Option<u32>,
     pub(super) tick_deadline: Option<String>,
+    pub(super) t3_outage_page_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

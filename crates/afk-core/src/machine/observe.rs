@@ -26,6 +26,9 @@ pub(super) enum Agent {
     Idle(TurnState),
     /// No turn ever started, long after afk started one.
     NotStarted,
+    /// T3 could not be read this tick: the agent may be running or not, nobody can tell (and
+    /// nothing can be sent to it). Carries the read's error.
+    Unreachable(String),
 }
 
 impl Agent {
@@ -36,6 +39,9 @@ impl Agent {
 }
 
 pub(super) fn agent_state(record: &RunRecord, thread: &ThreadEvidence, now: Timestamp) -> Agent {
+    if let ThreadEvidence::Unreachable { error } = thread {
+        return Agent::Unreachable(error.clone());
+    }
     let ThreadEvidence::Present {
         latest_turn,
         session_status,
@@ -83,6 +89,18 @@ pub(super) fn agent_state(record: &RunRecord, thread: &ThreadEvidence, now: Time
     }
 }
 
+/// Records whether T3 could be read this tick: the first tick that could not sets
+/// `t3_unreachable_since` (once); the first tick that can again clears it and the outage's page
+/// marks. Applies to every run afk still tracks, finished ones included (their lock waits too).
+pub(super) fn mark_t3(record: &mut RunRecord, thread: &ThreadEvidence, now: Timestamp) {
+    if matches!(thread, ThreadEvidence::Unreachable { .. }) {
+        record.t3_unreachable_since.get_or_insert(now);
+    } else {
+        record.t3_unreachable_since = None;
+        record.t3_outage_paged.clear();
+    }
+}
+
 /// Folds this tick's evidence into the record. Every `now`-derived field is set on first sight
 /// only, so a tick that sees nothing new leaves the record (and the comment) as it was.
 pub(super) fn observe(
@@ -102,6 +120,8 @@ pub(super) fn observe(
                 record.spend_usd = record.spend_usd.max(price(tokens, &config.pricing));
             }
         }
+        // Nothing is known about the thread: its marks stay as the last look left them.
+        ThreadEvidence::Unreachable { .. } => {}
     }
     if let Some(pushed) = &evidence.push {
         match record.push.as_mut() {
@@ -117,7 +137,9 @@ pub(super) fn observe(
         record.ci = ci_summary(&evidence.ci);
         record.deploy = deploy_summary(&evidence.deploy);
     }
-    if record.push.is_none() && matches!(agent, Agent::Idle(_)) {
+    if matches!(agent, Agent::Unreachable(_)) {
+        // The second look at an idle agent waits for T3 to answer again.
+    } else if record.push.is_none() && matches!(agent, Agent::Idle(_)) {
         record.idle_unpushed_since.get_or_insert(now);
     } else {
         record.idle_unpushed_since = None;

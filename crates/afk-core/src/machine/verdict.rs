@@ -66,7 +66,8 @@ pub fn after_notify(
 }
 
 /// The effects after a tick's doorbells were tried: the comment shows what was delivered, and
-/// the lock goes (last) only when no doorbell is pending any more.
+/// the lock goes (last) only when no doorbell is pending any more and T3 could be read this
+/// tick (with T3 unreachable the agent may still need interrupting).
 pub fn release_after_delivery(record: &RunRecord, comment_id: u64, config: &Config) -> Vec<Effect> {
     let mut effects = vec![Effect::UpsertStatusComment {
         repo: record.repo.clone(),
@@ -79,6 +80,7 @@ pub fn release_after_delivery(record: &RunRecord, comment_id: u64, config: &Conf
         .verdict
         .as_ref()
         .is_some_and(|v| v.notify_pending.is_empty())
+        && record.t3_unreachable_since.is_none()
     {
         effects.push(remove_label(record, &config.labels.in_progress));
     }
@@ -206,10 +208,13 @@ pub(super) fn finish(
             });
         }
     }
-    if verdict.notify_pending.is_empty() && has_label(evidence, &labels.in_progress) {
+    // With T3 unreachable nobody can tell whether the agent still runs (a crash may have come
+    // between the verdict's comment and its interrupt): the lock waits for T3.
+    let t3_down = matches!(agent, Agent::Unreachable(_));
+    if verdict.notify_pending.is_empty() && !t3_down && has_label(evidence, &labels.in_progress) {
         effects.push(remove_label(&record, &labels.in_progress));
     }
-    let reason = if verdict.notify_pending.is_empty() {
+    let mut reason = if verdict.notify_pending.is_empty() {
         verdict.reason.clone()
     } else {
         format!(
@@ -218,6 +223,9 @@ pub(super) fn finish(
             channel_names(&verdict.notify_pending)
         )
     };
+    if t3_down && has_label(evidence, &labels.in_progress) {
+        reason.push_str("; the lock is kept until T3 answers, so that the agent can be interrupted if it still runs");
+    }
     RunOutcome {
         decision: decision_of(kind),
         reason,
@@ -237,7 +245,7 @@ fn decision_of(verdict: Verdict) -> Decision {
 }
 
 /// The configured doorbell channels, in a fixed order.
-fn channels(config: &Config) -> Vec<Channel> {
+pub(super) fn channels(config: &Config) -> Vec<Channel> {
     let mut out = Vec::new();
     if config.notify.ntfy.is_some() {
         out.push(Channel::Ntfy);
@@ -248,7 +256,7 @@ fn channels(config: &Config) -> Vec<Channel> {
     out
 }
 
-fn channel_names(channels: &[Channel]) -> String {
+pub(super) fn channel_names(channels: &[Channel]) -> String {
     channels
         .iter()
         .map(|c| match c {

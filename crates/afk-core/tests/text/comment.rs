@@ -54,6 +54,15 @@ fn states() -> Vec<(&'static str, RunRecord)> {
                 .spend(3.2)
                 .build(),
         ),
+        (
+            "t3_unreachable_paged",
+            RecordBuilder::claimed()
+                .dispatched()
+                .pushed("9f1c2e4b7a0d")
+                .ci(PhaseState::Green, vec![check("build", None)])
+                .t3_unreachable(40, &[Channel::Ntfy, Channel::Slack])
+                .build(),
+        ),
         ("red_with_fix_attempts", red_with_fixes()),
         (
             "deploying",

@@ -182,6 +182,8 @@ prop_compose! {
             turn_before,
             thread_missing_since,
             idle_unpushed_since,
+            t3_unreachable_since: None,
+            t3_outage_paged: Vec::new(),
             push: push.map(|(sha, url, seen_at)| PushRecord { sha, url, seen_at }),
             ci,
             deploy,

@@ -57,6 +57,8 @@ impl RecordBuilder {
             turn_before: None,
             thread_missing_since: None,
             idle_unpushed_since: None,
+            t3_unreachable_since: None,
+            t3_outage_paged: Vec::new(),
             push: None,
             ci: None,
             deploy: None,
@@ -159,6 +161,13 @@ impl RecordBuilder {
             v.notify_pending = pending.to_vec();
             v.notify_failures = failures;
         }
+        self
+    }
+
+    /// T3 could not be read since `minute`; the outage was paged on `paged`.
+    pub fn t3_unreachable(mut self, minute: i64, paged: &[Channel]) -> Self {
+        self.0.t3_unreachable_since = Some(at(minute));
+        self.0.t3_outage_paged = paged.to_vec();
         self
     }
 

@@ -1,9 +1,12 @@
 //! Doorbell notices: priority per verdict, the links, the facts that matter, and the size bound.
 
-use afk_core::notice::{MAX_MESSAGE_BYTES, notice};
+use afk_core::config::{Config, ModelSelection, T3Config};
+use afk_core::notice::{MAX_MESSAGE_BYTES, notice, t3_outage_notice};
 use afk_core::record::{PhaseState, RunRecord, Verdict};
 
-use crate::fixtures::{ISSUE_URL, RecordBuilder, THREAD_URL, check};
+use afk_core::model::RunId;
+
+use crate::fixtures::{ISSUE_URL, RecordBuilder, THREAD_URL, at, check, repo};
 
 fn frozen() -> RunRecord {
     RecordBuilder::claimed()
@@ -123,4 +126,54 @@ fn a_huge_reason_and_many_checks_still_fit_ntfy() {
     assert!(n.message.len() < 4096);
     assert!(n.message.contains(&format!("[T3 thread]({THREAD_URL})")));
     assert!(n.message.contains("and 195 more"));
+}
+
+fn t3_config() -> Config {
+    let mut config = Config::default_closed();
+    config.t3 = Some(T3Config {
+        base_url: "http://t3-afk.t3-afk.svc:3773".to_owned(),
+        token_file: "/var/run/secrets/afk/t3-token".into(),
+        web_url: "https://t3.example.org".to_owned(),
+        model: ModelSelection {
+            instance_id: "claudeAgent".to_owned(),
+            model: "claude-sonnet-4-6".to_owned(),
+        },
+        runtime_mode: "full-access".to_owned(),
+    });
+    config
+}
+
+#[test]
+fn the_t3_outage_page_names_t3_the_length_the_runs_and_what_to_check() {
+    let a = RecordBuilder::claimed().dispatched().build();
+    let mut b = RecordBuilder::claimed().build();
+    b.issue = 7;
+    b.run = RunId::new(repo(), 7, 1);
+    let n = t3_outage_notice(
+        &t3_config(),
+        at(10),
+        at(45),
+        &[&a, &b],
+        "t3: GET /api/orchestration/shell: HTTP 503",
+    );
+    insta::assert_snapshot!("notice_t3_unreachable", n.message);
+    assert_eq!(n.title, "afk: T3 unreachable for 35m");
+    assert_eq!(n.priority, 4);
+    assert_eq!(n.tags, ["warning", "t3-unreachable"]);
+    assert!(!n.message.contains("t3-token"), "no secret path or token");
+}
+
+#[test]
+fn a_page_for_a_large_fleet_stays_bounded() {
+    let runs: Vec<RunRecord> = (0..500)
+        .map(|i| {
+            let mut r = RecordBuilder::claimed().build();
+            r.issue = i;
+            r
+        })
+        .collect();
+    let refs: Vec<&RunRecord> = runs.iter().collect();
+    let n = t3_outage_notice(&t3_config(), at(0), at(60), &refs, &"x".repeat(10_000));
+    assert!(n.message.len() <= MAX_MESSAGE_BYTES, "{}", n.message.len());
+    assert!(n.message.contains("and 480 more"), "{}", n.message);
 }

@@ -9,3 +9,4 @@ mod harness;
 mod lifecycle;
 mod safety;
 mod wire_forges;
+mod t3_outage;
