@@ -45,7 +45,8 @@ pub struct Config {
     pub allowlist: Vec<RepoName>,
     pub max_in_flight: u32,
     pub t3_max_busy_threads: u32,
-    /// Bot logins allowed to arm issues; every other bot is untrusted.
+    /// Bot logins allowed to arm issues; every other bot is untrusted. Listing afk's own
+    /// `tracker.bot_login` here has no effect: afk's account never arms an issue.
     pub trusted_bots: Vec<String>,
     pub labels: Labels,
     pub limits: Limits,
