@@ -21,3 +21,4 @@ pub mod plan;
 pub mod policy;
 pub mod prompt;
 pub mod record;
+pub mod spend;

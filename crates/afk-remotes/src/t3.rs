@@ -113,8 +113,8 @@ pub struct ThreadInfo {
     pub message_ids: Vec<String>,
     /// Only from a full snapshot: the open request afk would show (approval first).
     pub pending: Option<PendingRequest>,
-    /// Only from a full snapshot: see [`ThreadDetail::tokens`].
-    pub tokens: Option<TokenUsage>,
+    /// Only from a full snapshot (empty otherwise): see [`ThreadDetail::tokens`].
+    pub tokens: Vec<TokenUsage>,
 }
 
 impl ThreadInfo {
@@ -167,7 +167,7 @@ impl Fleet {
         Some(ThreadDetail {
             latest_turn: t.latest_turn.clone(),
             pending: t.pending.clone(),
-            tokens: t.tokens,
+            tokens: t.tokens.clone(),
             message_ids: t.message_ids.clone(),
         })
     }
@@ -179,10 +179,10 @@ pub struct ThreadDetail {
     pub latest_turn: Option<TurnFacts>,
     /// An open approval (its summary) or, failing that, an open question (its text).
     pub pending: Option<PendingRequest>,
-    /// Cumulative thread totals from the **latest** `context-window.updated` activity
-    /// (`inputTokens`, `cachedInputTokens`, `outputTokens`; T3 reports running totals there and
-    /// the last turn's share in `last*Tokens`). `None` when no activity carried counters.
-    pub tokens: Option<TokenUsage>,
+    /// Every `context-window.updated` activity in the read, oldest first: one model request's
+    /// counters each (not running totals; only `totalProcessedTokens` is cumulative). The core
+    /// prices them ([`afk_core::spend`]). On >= 0.0.32 the read is windowed to the latest turn.
+    pub tokens: Vec<TokenUsage>,
     /// Ids of the messages in the read (on >= 0.0.32 only the latest turn's window).
     pub message_ids: Vec<String>,
 }
@@ -480,11 +480,15 @@ fn pending_of(t: &ThreadW<'_>) -> Option<PendingRequest> {
     })
 }
 
-fn detail_from(t: ThreadW<'_>) -> ThreadDetail {
+fn detail_from(mut t: ThreadW<'_>) -> ThreadDetail {
     ThreadDetail {
         latest_turn: t.latest_turn.as_ref().map(|l| l.facts()),
         pending: pending_of(&t),
-        tokens: t.activities.as_ref().and_then(|a| a.tokens),
+        tokens: t
+            .activities
+            .as_mut()
+            .map(|a| std::mem::take(&mut a.tokens))
+            .unwrap_or_default(),
         message_ids: t
             .messages
             .map(|m| m.ids.into_iter().map(|id| id.into_owned()).collect())
@@ -506,7 +510,7 @@ fn fleet_from(model: ReadModel<'_>, source: FleetSource) -> Fleet {
     let threads = model
         .threads
         .into_iter()
-        .map(|t| {
+        .map(|mut t| {
             let pending = if full { pending_of(&t) } else { None };
             let (pending_approval, pending_user_input) = match source {
                 FleetSource::Shell => (t.has_pending_approvals, t.has_pending_user_input),
@@ -536,10 +540,9 @@ fn fleet_from(model: ReadModel<'_>, source: FleetSource) -> Fleet {
                 pending_approval,
                 pending_user_input,
                 latest_user_message_at,
-                tokens: if full {
-                    t.activities.as_ref().and_then(|a| a.tokens)
-                } else {
-                    None
+                tokens: match (full, t.activities.as_mut()) {
+                    (true, Some(a)) => std::mem::take(&mut a.tokens),
+                    _ => Vec::new(),
                 },
                 pending,
                 message_ids: if full {
@@ -591,9 +594,10 @@ mod tests {
               {"kind":"approval.requested","summary":"run rm?","payload":{"requestId":"a","x":[1,{"y":2}]}},
               {"kind":"approval.resolved","summary":"ok","payload":{"requestId":"a"}},
               {"kind":"tool.started","payload":"just text"},
-              {"kind":"context-window.updated","payload":{"inputTokens":10,"cachedInputTokens":4.0,"outputTokens":3}},
+              {"kind":"context-window.updated","turnId":"u1","payload":{"inputTokens":10,"cachedInputTokens":4.0,"outputTokens":3}},
+              {"kind":"context-window.updated","payload":{"usedTokens":10,"maxTokens":200000}},
               {"kind":"user-input.requested","summary":"s","payload":{"requestId":"q","questions":[{"id":"Which DB?","question":"Which DB?","options":[]}]}},
-              {"kind":"context-window.updated","payload":{"inputTokens":25,"cachedInputTokens":8,"outputTokens":7}}
+              {"kind":"context-window.updated","turnId":null,"payload":{"lastOutputTokens":7,"totalProcessedTokens":40}}
             ]}]}"#;
         let model: ReadModel<'_> = decode("GET /x", doc).expect("decodes");
         let fleet = fleet_from(model, FleetSource::FullSnapshot);
@@ -606,13 +610,25 @@ mod tests {
                 question: "Which DB?".into()
             })
         );
+        // Each snapshot is one request, kept in order; the core sums them.
         assert_eq!(
             t.tokens,
-            Some(TokenUsage {
-                input: 25,
-                cached_input: 8,
-                output: 7
-            })
+            vec![
+                TokenUsage {
+                    input: 10,
+                    cached_input: 4,
+                    output: 3,
+                    total_processed: None,
+                    turn_id: Some("u1".into()),
+                },
+                TokenUsage {
+                    input: 0,
+                    cached_input: 0,
+                    output: 7,
+                    total_processed: Some(40),
+                    turn_id: None,
+                },
+            ]
         );
         assert_eq!(t.message_ids, vec!["m\"1".to_owned()]);
         assert_eq!(fleet.running_threads(), 1);

@@ -77,7 +77,8 @@ pub enum TurnOutcome {
     AskUserInput { question: String },
 }
 
-/// Token counts one turn adds to a thread.
+/// Token counts one turn adds to a thread, in all: the turn spreads them over its model
+/// requests ([`ScriptedTurn::requests`]), one `context-window.updated` per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCounts {
@@ -108,7 +109,14 @@ pub struct ScriptedTurn {
     /// Tokens the turn uses; absent = [`TokenCounts::default`].
     #[serde(default)]
     pub tokens: Option<TokenCounts>,
+    /// Model requests the turn makes (each reported on its own, spread evenly over the running
+    /// time); absent = [`DEFAULT_REQUESTS`].
+    #[serde(default)]
+    pub requests: Option<u32>,
 }
+
+/// Requests a turn makes when its script does not say: an agent turn is many small requests.
+pub const DEFAULT_REQUESTS: u32 = 12;
 
 /// Default turn timing on the simulated clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

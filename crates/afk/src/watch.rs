@@ -613,6 +613,6 @@ async fn thread_evidence(
         session_status: t.session_status.clone(),
         session_error: t.session_error.clone(),
         pending,
-        tokens: detail.and_then(|d| d.tokens),
+        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
     })
 }

@@ -206,8 +206,10 @@ pub struct ActiveTurn {
     pub phase: Phase,
     pub script: ScriptedTurn,
     pub duration: i64,
-    /// The turn's token usage has been reported (`context-window.updated`).
-    pub tokens_recorded: bool,
+    /// Requests reported so far (one `context-window.updated` each).
+    pub requests_reported: u32,
+    /// When the session first reported the turn running (requests are spread from here).
+    pub running_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -411,7 +413,8 @@ impl State {
             },
             script,
             duration,
-            tokens_recorded: false,
+            requests_reported: 0,
+            running_since: None,
         });
         Some(seq)
     }
@@ -440,14 +443,18 @@ impl State {
         let a = self.threads.get(i)?.active.as_ref()?;
         match &a.phase {
             Phase::Pending { start_at } if *start_at <= now => Some(Step::Start(*start_at)),
-            Phase::Running { until } if *until <= now => Some(Step::Outcome(*until)),
+            Phase::Running { until } => match a.next_request_at() {
+                Some(at) if at <= now && at < *until => Some(Step::Request(at)),
+                _ if *until <= now => Some(Step::Outcome(*until)),
+                _ => None,
+            },
             _ => None,
         }
     }
 
     fn apply_step(&mut self, i: usize, step: Step) -> Option<TurnCompletion> {
         let at = match step {
-            Step::Start(at) | Step::Outcome(at) => at,
+            Step::Start(at) | Step::Request(at) | Step::Outcome(at) => at,
         };
         let seq = self.bump(at);
         let workspace_root = {
@@ -471,7 +478,13 @@ impl State {
                     active.phase = Phase::Running {
                         until: at + TimeDelta::seconds(a.duration),
                     };
+                    active.running_since.get_or_insert(at);
                 }
+                None
+            }
+            Step::Request(at) => {
+                let next = a.requests_reported + 1;
+                t.report_requests(next, at, seq);
                 None
             }
             Step::Outcome(at) => {
@@ -652,7 +665,31 @@ impl State {
 
 enum Step {
     Start(DateTime<Utc>),
+    /// The next model request reports its usage.
+    Request(DateTime<Utc>),
     Outcome(DateTime<Utc>),
+}
+
+impl ActiveTurn {
+    fn requests(&self) -> u32 {
+        self.script
+            .requests
+            .unwrap_or(super::DEFAULT_REQUESTS)
+            .max(1)
+    }
+
+    /// When the next request reports: request k of n at `k/n` of the running time (the last
+    /// one with the outcome).
+    fn next_request_at(&self) -> Option<DateTime<Utc>> {
+        let n = self.requests();
+        let since = self.running_since?;
+        if self.requests_reported >= n {
+            return None;
+        }
+        let k = i64::from(self.requests_reported + 1);
+        let millis = self.duration.max(0) * 1_000 * k / i64::from(n);
+        Some(since + TimeDelta::milliseconds(millis))
+    }
 }
 
 /// The turn an activity belongs to (none for thread-level activities).
@@ -686,42 +723,66 @@ impl Thread {
         self.updated_at = Ts(at);
     }
 
-    /// Reports the active turn's token usage once (`context-window.updated`, with the thread's
-    /// running totals and the turn's share in `last*Tokens`).
-    fn record_tokens(&mut self, at: DateTime<Utc>, seq: u64) {
-        let Some(a) = self.active.as_mut() else {
+    /// Reports the active turn's requests up to the `upto`-th, one `context-window.updated`
+    /// each, as T3 projects a provider's usage report (`thread.token-usage.updated` →
+    /// `context-window.updated` in `ProviderRuntimeIngestion.ts`): `inputTokens` (cached part
+    /// included), `cachedInputTokens`, `outputTokens` and their `last*` twins describe that one
+    /// request (Claude: `lastClaudeUsageIteration`; Codex: `tokenUsage.last`); only
+    /// `totalProcessedTokens` is the thread's running total.
+    fn report_requests(&mut self, upto: u32, at: DateTime<Utc>, seq: u64) {
+        let Some(a) = self.active.clone() else {
             return;
         };
-        if a.tokens_recorded {
-            return;
+        let n = a.requests();
+        let upto = upto.min(n);
+        let turn = a.script.tokens.unwrap_or_default();
+        for k in a.requests_reported + 1..=upto {
+            let share = |v: u64| {
+                let base = v / u64::from(n);
+                if k == n {
+                    v - base * u64::from(n - 1)
+                } else {
+                    base
+                }
+            };
+            let request = TokenCounts {
+                input: share(turn.input),
+                cached_input: share(turn.cached_input),
+                output: share(turn.output),
+            };
+            let total = &mut self.tokens_total;
+            total.input += request.input;
+            total.cached_input += request.cached_input;
+            total.output += request.output;
+            let processed = total.input + total.output;
+            self.push_activity(
+                &a,
+                "info",
+                "context-window.updated",
+                Cow::Borrowed("Context window updated"),
+                Payload::ContextWindow {
+                    used_tokens: request.input,
+                    total_processed_tokens: processed,
+                    max_tokens: 200_000,
+                    input_tokens: request.input,
+                    cached_input_tokens: request.cached_input,
+                    output_tokens: request.output,
+                    last_input_tokens: request.input,
+                    last_cached_input_tokens: request.cached_input,
+                    last_output_tokens: request.output,
+                },
+                at,
+                seq,
+            );
         }
-        a.tokens_recorded = true;
-        let a = a.clone();
-        let tokens = a.script.tokens.unwrap_or_default();
-        let total = &mut self.tokens_total;
-        total.input += tokens.input;
-        total.cached_input += tokens.cached_input;
-        total.output += tokens.output;
-        let total = *total;
-        self.push_activity(
-            &a,
-            "info",
-            "context-window.updated",
-            Cow::Borrowed("Context window updated"),
-            Payload::ContextWindow {
-                used_tokens: tokens.input + tokens.output,
-                total_processed_tokens: total.input + total.output,
-                max_tokens: 200_000,
-                input_tokens: total.input,
-                cached_input_tokens: total.cached_input,
-                output_tokens: total.output,
-                last_input_tokens: tokens.input,
-                last_cached_input_tokens: tokens.cached_input,
-                last_output_tokens: tokens.output,
-            },
-            at,
-            seq,
-        );
+        if let Some(active) = self.active.as_mut() {
+            active.requests_reported = active.requests_reported.max(upto);
+        }
+    }
+
+    /// Reports every request of the active turn not reported yet (the turn's outcome).
+    fn record_tokens(&mut self, at: DateTime<Utc>, seq: u64) {
+        self.report_requests(u32::MAX, at, seq);
     }
 
     fn wait(&mut self, request_id: String) {

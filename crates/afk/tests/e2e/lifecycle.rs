@@ -152,3 +152,75 @@ async fn no_secret_ever_appears_in_output_or_comments() {
         }
     }
 }
+
+/// Rewrites the scenario's config with a per-run budget.
+fn set_budget(h: &Harness, usd: f64) {
+    let text = std::fs::read_to_string(&h.setup.config_path).expect("config");
+    let text = text.replacen(
+        "[limits]\n",
+        &format!("[limits]\nmax_budget_usd = {usd:.2}\n"),
+        1,
+    );
+    std::fs::write(&h.setup.config_path, text).expect("config written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_small_requests_cross_the_budget_and_stop_the_run_before_a_push() {
+    use afk_sim::infra::lock;
+    use afk_sim::t3::{ScriptedTurn, TokenCounts};
+    use serde_json::Value;
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    set_budget(&h, 5.0);
+    // 400 requests over the 600 s turn, each 20k input (15k cached) and 800 output: $0.0315
+    // a request, $12.60 for the turn. T3 reports each request on its own; the last snapshot
+    // alone prices at 8 cents, which is all a running-total reading would ever have seen.
+    let thread = format!("afk-{}-{n}-1", repo.replace('/', "__"));
+    lock(&h.world.t3).script_next_turn(
+        &thread,
+        ScriptedTurn {
+            duration_secs: Some(600),
+            tokens: Some(TokenCounts {
+                input: 8_000_000,
+                cached_input: 6_000_000,
+                output: 320_000,
+            }),
+            requests: Some(400),
+            ..ScriptedTurn::default()
+        },
+    );
+    let record = h.run_to_verdict(10).await;
+    let v = record.verdict.clone().expect("verdict");
+    assert_eq!(v.verdict, Verdict::NeedsHuman, "{}", v.reason);
+    assert!(v.reason.contains("budget"), "{}", v.reason);
+    assert!(record.push.is_none(), "stopped before any push");
+    assert!(
+        record.spend_usd >= 5.0 && record.spend_usd < 12.6,
+        "{}",
+        record.spend_usd
+    );
+    let requests: u64 = record.spend_turns.iter().map(|t| t.requests).sum();
+    assert!((150..400).contains(&requests), "{requests}");
+    assert_eq!(
+        h.t3_commands("thread.turn.interrupt").len(),
+        1,
+        "the agent is stopped"
+    );
+    let spend = format!(
+        "≈ ${:.2}, estimated from {requests} requests",
+        record.spend_usd
+    );
+    let comments = h.comments(&repo, n);
+    assert!(
+        comments.iter().any(|c| c.body.contains(&spend)),
+        "{spend} not in the comment"
+    );
+    let ntfy = h.ntfy();
+    assert_eq!(ntfy.len(), 1, "{ntfy:?}");
+    assert!(ntfy[0].message.contains(&spend), "{}", ntfy[0].message);
+    assert!(
+        h.slack().iter().any(|p| p.text.contains(&spend)
+            || Value::Array(p.blocks.clone()).to_string().contains(&spend)),
+        "{spend} not in the Slack doorbell"
+    );
+}
