@@ -118,6 +118,22 @@ pub struct ThreadInfo {
 }
 
 impl ThreadInfo {
+    /// An archived thread as afk judges it: present and settled, with what T3 last showed. T3
+    /// archives only threads that are not running (the janitor skips `starting`/`running`
+    /// sessions); a turn still marked running is read as interrupted, since nothing runs it.
+    pub fn settled_view(&self) -> ThreadInfo {
+        let mut t = self.clone();
+        if let Some(turn) = t.latest_turn.as_mut()
+            && turn.state == TurnState::Running
+        {
+            turn.state = TurnState::Interrupted;
+        }
+        if matches!(t.session_status.as_deref(), Some("starting" | "running")) {
+            t.session_status = Some("stopped".to_owned());
+        }
+        t
+    }
+
     /// Running (session running or latest turn running) and visible.
     pub fn is_running(&self) -> bool {
         !self.deleted
@@ -275,7 +291,8 @@ impl T3 {
         Ok(env)
     }
 
-    async fn cached_environment(&self) -> Result<Environment> {
+    /// The environment read last (read now if none was).
+    pub async fn cached_environment(&self) -> Result<Environment> {
         let cached = self
             .environment
             .lock()
@@ -309,6 +326,27 @@ impl T3 {
             "fleet read"
         );
         Ok(fleet)
+    }
+
+    /// `GET /api/orchestration/snapshot` on a server with `/shell`, to find threads the shell
+    /// does not list. Newer T3 archives settled threads on its own (the auto-archive janitor,
+    /// `apps/server/src/autoArchive/AutoArchiveJanitor.ts`, after 0.0.33); an archived thread
+    /// leaves `/shell` and its detail answers 404, but `/snapshot` lists every thread, archived
+    /// and deleted ones too, with `archivedAt`, `deletedAt`, `latestTurn` and `session` (light
+    /// from 0.0.32: no messages or activities). On a server without `/shell` the fleet read is
+    /// this snapshot already.
+    pub async fn snapshot_fleet(&self, env: &Environment) -> Result<Fleet> {
+        let source = if env.light_snapshot {
+            FleetSource::LightSnapshot
+        } else {
+            FleetSource::FullSnapshot
+        };
+        let path = "/api/orchestration/snapshot";
+        let what = HttpClient::describe(&Method::GET, path);
+        let resp = self.call(&self.http, Request::get(path)).await?;
+        let body = self.expect_json(&what, &resp)?;
+        let model: ReadModel<'_> = decode(&what, body)?;
+        Ok(fleet_from(model, source))
     }
 
     /// `GET /api/orchestration/threads/:id` (`?turnLimit=1` from 0.0.32); `None` when the

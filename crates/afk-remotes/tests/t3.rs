@@ -384,7 +384,7 @@ async fn pending_approval_is_derived_on_0_0_27_and_read_on_0_0_33() {
         );
         let detail = match version {
             T3Version::V0_0_27 => fleet.detail_from_snapshot("t1"),
-            T3Version::V0_0_33 => h.t3.thread_detail("t1").await.expect("detail"),
+            _ => h.t3.thread_detail("t1").await.expect("detail"),
         }
         .expect("detail");
         assert_eq!(
@@ -488,7 +488,7 @@ async fn pending_question_and_tokens_from_thread_detail() {
         assert_eq!(t.pending_approval, Some(false), "{version:?}");
         let detail = match version {
             T3Version::V0_0_27 => fleet.detail_from_snapshot("t1"),
-            T3Version::V0_0_33 => h.t3.thread_detail("t1").await.expect("detail"),
+            _ => h.t3.thread_detail("t1").await.expect("detail"),
         }
         .expect("detail");
         assert_eq!(
@@ -826,4 +826,62 @@ async fn a_seeded_fleet_history_reads_in_one_request() {
             }
         )
     );
+}
+
+#[tokio::test]
+async fn newer_t3_archives_a_settled_thread_which_is_then_read_from_the_snapshot() {
+    let h = harness(T3Version::V0_0_34).await;
+    h.state().auto_archive_after_secs = Some(3_600);
+    let env = h.t3.environment().await.expect("environment");
+    assert_eq!(env.server_version, "0.0.34");
+    h.dispatch_run().await;
+    // A second thread whose turn runs for a day: a running thread is never archived.
+    h.t3.create_thread(&h.thread("t2", "p1", "c-thread-2"))
+        .await
+        .expect("t2");
+    h.state().set_turn_duration("t2", 86_400);
+    h.t3.start_turn(&h.turn("t2", "c-turn-t2", "A long job"))
+        .await
+        .expect("t2 turn");
+    h.advance(5 + 600);
+    let fleet = h.t3.fleet(&env).await.expect("fleet");
+    assert!(fleet.thread("t1").is_some(), "settled, not archived yet");
+    // An hour of quiet later (and the janitor's next 10-minute sweep) t1 is archived.
+    h.advance(3_600 + 600);
+    let fleet = h.t3.fleet(&env).await.expect("fleet");
+    assert!(
+        fleet.thread("t1").is_none(),
+        "archived threads leave /shell"
+    );
+    assert!(fleet.thread("t2").is_some(), "a running thread stays");
+    assert_eq!(h.t3.thread_detail("t1").await.expect("404 is None"), None);
+    let snapshot = h.t3.snapshot_fleet(&env).await.expect("snapshot");
+    assert_eq!(snapshot.source, FleetSource::LightSnapshot);
+    let t1 = snapshot.thread("t1").expect("the snapshot still lists it");
+    assert!(t1.archived && !t1.deleted);
+    let settled = t1.settled_view();
+    assert_eq!(
+        settled.latest_turn.as_ref().map(|t| t.state),
+        Some(TurnState::Completed)
+    );
+    assert!(!settled.is_running());
+    // A deleted thread is deleted in the snapshot too (afk calls that one missing).
+    h.t3.delete_thread("t2", "c-delete-t2")
+        .await
+        .expect("delete");
+    let snapshot = h.t3.snapshot_fleet(&env).await.expect("snapshot");
+    assert!(snapshot.thread("t2").expect("listed").deleted);
+}
+
+#[tokio::test]
+async fn without_the_setting_or_before_0_0_34_nothing_is_archived() {
+    for (version, setting) in [(T3Version::V0_0_34, None), (T3Version::V0_0_33, Some(60))] {
+        let h = harness(version).await;
+        h.state().auto_archive_after_secs = setting;
+        let env = h.t3.environment().await.expect("environment");
+        h.dispatch_run().await;
+        h.advance(5 + 600 + 86_400);
+        let fleet = h.t3.fleet(&env).await.expect("fleet");
+        assert!(fleet.thread("t1").is_some(), "{version:?}");
+    }
 }

@@ -41,6 +41,13 @@ pub enum T3Version {
     #[default]
     #[serde(rename = "0.0.33")]
     V0_0_33,
+    /// 0.0.33 plus the auto-archive janitor (`apps/server/src/autoArchive/AutoArchiveJanitor.ts`
+    /// in T3 Code after 0.0.33; the release number is this simulator's label for it): every
+    /// 10 minutes it archives threads settled longer than the server setting
+    /// `autoArchiveSettledAfter` ([`State::auto_archive_after_secs`]). An archived thread leaves
+    /// `/shell`, its detail answers 404, and `/snapshot` still lists it with `archivedAt`.
+    #[serde(rename = "0.0.34")]
+    V0_0_34,
 }
 
 impl T3Version {
@@ -48,15 +55,24 @@ impl T3Version {
         match self {
             T3Version::V0_0_27 => "0.0.27",
             T3Version::V0_0_33 => "0.0.33",
+            T3Version::V0_0_34 => "0.0.34",
         }
+    }
+    /// Newer than the pilot's 0.0.27 (every behaviour the simulator models for 0.0.29+).
+    pub fn modern(self) -> bool {
+        self != T3Version::V0_0_27
     }
     /// `/shell` and `/threads/:id` exist (v0.0.29+).
     pub fn has_shell(self) -> bool {
-        self == T3Version::V0_0_33
+        self.modern()
     }
     /// `/snapshot` omits messages, activities and checkpoints (v0.0.32+).
     pub fn light_snapshot(self) -> bool {
-        self == T3Version::V0_0_33
+        self.modern()
+    }
+    /// Settled threads are archived by the server's janitor.
+    pub fn auto_archives(self) -> bool {
+        self == T3Version::V0_0_34
     }
 }
 
@@ -222,6 +238,11 @@ pub struct State {
     hook: Option<TurnHook>,
     traces: u64,
     updated_at: Option<DateTime<Utc>>,
+    /// The server setting `autoArchiveSettledAfter` (0.0.34): `None` (upstream's default) never
+    /// archives.
+    pub auto_archive_after_secs: Option<i64>,
+    /// When the janitor last swept.
+    last_archive_sweep: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for State {
@@ -264,6 +285,8 @@ impl State {
             durations: HashMap::new(),
             hook: None,
             traces: 0,
+            auto_archive_after_secs: None,
+            last_archive_sweep: None,
             updated_at: None,
         }
     }
@@ -309,6 +332,11 @@ impl State {
     /// The event-store sequence of the last event.
     pub fn sequence(&self) -> u64 {
         self.sequence
+    }
+    /// Whether the thread is archived (it then leaves `/shell`).
+    pub fn is_archived(&self, thread_id: &str) -> bool {
+        self.thread(thread_id)
+            .is_some_and(|t| t.archived_at.is_some())
     }
     /// Number of turns started on a thread (0 when unknown).
     pub fn turns_started(&self, thread_id: &str) -> u32 {

@@ -92,6 +92,7 @@ pub async fn tick(
         config,
         remotes,
         fleet: &fleet,
+        off_shell: Default::default(),
         now,
         dry_run: plan.dry_run,
     };

@@ -436,7 +436,66 @@ impl State {
                 }
             }
         }
+        self.auto_archive(now);
         done
+    }
+
+    /// The auto-archive janitor of 0.0.34 (T3 Code `apps/server/src/autoArchive/
+    /// AutoArchiveJanitor.ts`): with `autoArchiveSettledAfter` set, it sweeps every 10 minutes
+    /// (`AUTO_ARCHIVE_POLL_INTERVAL`) and archives each thread that is not archived, has no
+    /// pending approval or question, whose session is not `starting`/`running`, and whose last
+    /// activity (latest user message, or the latest turn's requested/started/completed time;
+    /// no thread here carries a `settledOverride`) is at least that long ago. The simulator
+    /// sweeps when it is next asked anything at or after the sweep's time.
+    fn auto_archive(&mut self, now: DateTime<Utc>) {
+        let Some(after) = self
+            .auto_archive_after_secs
+            .filter(|_| self.version.auto_archives())
+        else {
+            return;
+        };
+        if self
+            .last_archive_sweep
+            .is_some_and(|l| now < l + TimeDelta::minutes(10))
+        {
+            return;
+        }
+        self.last_archive_sweep = Some(now);
+        let window = TimeDelta::seconds(after.max(0));
+        let mut archived = Vec::new();
+        for t in &self.threads {
+            if t.archived_at.is_some() || t.deleted_at.is_some() {
+                continue;
+            }
+            if !t.pending_approvals().is_empty() || !t.pending_user_input().is_empty() {
+                continue;
+            }
+            let status = t.session.as_ref().map(|s| s.status);
+            if matches!(status, Some("starting" | "running")) || t.active.is_some() {
+                continue;
+            }
+            let turn = t.latest_turn.as_ref();
+            let last = [
+                t.latest_user_message_at().map(|m| m.0),
+                turn.map(|l| l.requested_at.0),
+                turn.and_then(|l| l.started_at.map(|s| s.0)),
+                turn.and_then(|l| l.completed_at.map(|c| c.0)),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if last.is_some_and(|l| now - l >= window) {
+                archived.push(t.id.clone());
+            }
+        }
+        for id in archived {
+            // `thread.archive` with a server-minted command id: an event like any other.
+            self.bump(now);
+            if let Some(t) = self.thread_mut(&id) {
+                t.archived_at = Some(Ts(now));
+                t.updated_at = Ts(now);
+            }
+        }
     }
 
     fn next_step(&self, i: usize, now: DateTime<Utc>) -> Option<Step> {

@@ -224,3 +224,74 @@ async fn many_small_requests_cross_the_budget_and_stop_the_run_before_a_push() {
         "{spend} not in the Slack doorbell"
     );
 }
+
+/// Newer T3 (0.0.34 here) with its auto-archive janitor set to archive threads quiet for a
+/// minute: a thread afk still watches can leave `/shell` and 404 on detail.
+fn auto_archiving_t3(h: &Harness) {
+    use afk_sim::infra::lock;
+    let mut t3 = lock(&h.world.t3);
+    t3.set_version(afk_sim::t3::T3Version::V0_0_34);
+    t3.auto_archive_after_secs = Some(60);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_thread_t3_archived_still_lands() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    auto_archiving_t3(&h);
+    let thread = format!("afk-{}-{n}-1", repo.replace('/', "__"));
+    // Dispatch, and let the agent finish its turn (it pushes as it completes).
+    h.round(300).await;
+    h.round(300).await;
+    h.round(0).await;
+    // afk's CronJob is late (suspended, or the cluster busy): T3 archives the settled thread.
+    h.world.sim.clock.advance_secs(1_500);
+    let record = h.run_to_verdict(10).await;
+    assert!(
+        archived(&h, &thread),
+        "the thread was archived while afk watched it"
+    );
+    let v = record.verdict.expect("verdict");
+    assert_eq!(v.verdict, Verdict::Done, "{}", v.reason);
+    assert!(
+        record.thread_missing_since.is_none(),
+        "never seen as missing"
+    );
+    assert!(!h.issue_open(&repo, n));
+}
+
+fn archived(h: &Harness, thread: &str) -> bool {
+    afk_sim::infra::lock(&h.world.t3).is_archived(thread)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_whose_thread_t3_archived_is_not_paged_as_thread_lost() {
+    use afk_sim::infra::lock;
+    use afk_sim::t3::{ScriptedTurn, TurnOutcome};
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    auto_archiving_t3(&h);
+    let thread = format!("afk-{}-{n}-1", repo.replace('/', "__"));
+    lock(&h.world.t3).script_next_turn(
+        &thread,
+        ScriptedTurn {
+            outcome: TurnOutcome::Error {
+                message: "provider crashed: out of credits".into(),
+            },
+            duration_secs: Some(120),
+            ..ScriptedTurn::default()
+        },
+    );
+    h.round(300).await;
+    // The turn failed at 125 s; T3 archives the quiet thread before afk's next tick.
+    h.world.sim.clock.advance_secs(900);
+    let record = h.run_to_verdict(10).await;
+    assert!(archived(&h, &thread), "archived");
+    let v = record.verdict.expect("verdict");
+    assert_eq!(v.verdict, Verdict::NeedsHuman, "{}", v.reason);
+    assert!(!v.reason.contains("lost"), "{}", v.reason);
+    assert!(v.reason.contains("out of credits"), "{}", v.reason);
+    let ntfy = h.ntfy();
+    assert_eq!(ntfy.len(), 1, "{ntfy:?}");
+    assert!(!ntfy[0].message.contains("lost"), "{}", ntfy[0].message);
+}
