@@ -235,6 +235,7 @@ fn claimed_record(run: RunId, config: &Config, claimed_at: Timestamp, now: Times
         first_red_at: None,
         fixes: Vec::new(),
         spend_usd: 0.0,
+        spend_turns: Vec::new(),
         question: None,
         verdict: None,
         run,

@@ -313,11 +313,7 @@ fn render_details(out: &mut String, record: &RunRecord) {
         }
         out.push('\n');
     }
-    let spend = if record.spend_usd.is_finite() {
-        format!("${:.2}", record.spend_usd)
-    } else {
-        "unknown".to_owned()
-    };
+    let spend = crate::spend::describe(record);
     let _ = write!(
         out,
         "**Spend:** {spend} · **Started:** {}",

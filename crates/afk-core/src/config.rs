@@ -232,7 +232,33 @@ pub struct DeployTarget {
     pub namespace: String,
     pub deployment: String,
     pub container: String,
+    /// How the rollout shows the pushed commit (`tag`/`short_sha_len`/`revision_annotation` in
+    /// the `deploy` table; the full SHA in the image tag when none is set).
+    #[serde(default)]
+    pub image_match: ImageMatch,
 }
+
+/// How afk tells that a Deployment runs the pushed commit, from what the Deployment API shows
+/// (the pod template's images and annotations; an image's own labels are inside the registry's
+/// image config and are not visible without pulling it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ImageMatch {
+    /// The container's image tag contains the full commit SHA, not next to other hex digits
+    /// (`app:<sha>`, `app:main-<sha>`).
+    #[default]
+    FullSha,
+    /// The container's image tag is exactly this template with `{sha}` (the full SHA) and
+    /// `{short_sha}` (its first `short_len` hex digits) filled in, e.g. `sha-{short_sha}`.
+    Tag { template: String, short_len: usize },
+    /// The pod template annotation `key` (e.g. `org.opencontainers.image.revision`, set by the
+    /// deploy tooling) holds the full commit SHA. The only mode that works with images pinned
+    /// by digest.
+    Annotation { key: String },
+}
+
+/// git's default abbreviation length.
+pub const DEFAULT_SHORT_SHA_LEN: usize = 7;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RepoConfig {

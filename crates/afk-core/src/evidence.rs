@@ -55,12 +55,22 @@ pub enum PendingRequest {
     UserInput { question: String },
 }
 
-/// Token usage from `context-window.updated` activities.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+/// One `context-window.updated` activity: the token counts of **one model request** (T3 fills
+/// them from the provider's per-request usage: Claude's last usage iteration, Codex's
+/// `usage.last`). `input` includes the cached part (`cached_input`), as both providers report
+/// it; only `total_processed` is cumulative. See [`crate::spend`] for how a run's spend is
+/// estimated from these.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TokenUsage {
     pub input: u64,
     pub cached_input: u64,
     pub output: u64,
+    /// `totalProcessedTokens`: the thread's running total when T3 reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_processed: Option<u64>,
+    /// The turn the request belongs to (`turnId` of the activity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,8 +88,10 @@ pub enum ThreadEvidence {
         session_status: Option<String>,
         session_error: Option<String>,
         pending: Option<PendingRequest>,
-        /// From thread detail, when it was read.
-        tokens: Option<TokenUsage>,
+        /// Every `context-window.updated` in the read, oldest first (thread detail, or a full
+        /// snapshot); empty when none was read.
+        #[serde(default)]
+        tokens: Vec<TokenUsage>,
     },
 }
 

@@ -23,3 +23,4 @@ pub mod prompt;
 pub mod public;
 pub mod record;
 pub mod vetting;
+pub mod spend;

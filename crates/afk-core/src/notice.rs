@@ -168,7 +168,7 @@ fn facts_lines(record: &RunRecord, verdict: Verdict) -> Vec<String> {
     let mut lines = Vec::new();
     let mut run = format!("run `{}`", record.run);
     if record.spend_usd.is_finite() {
-        let _ = write!(run, " · ${:.2}", record.spend_usd);
+        let _ = write!(run, " · {}", crate::spend::describe(record));
     }
     if let Some(v) = &record.verdict {
         let _ = write!(

@@ -69,6 +69,17 @@ pub struct VerdictRecord {
     pub notify_given_up: Vec<Channel>,
 }
 
+/// What one agent turn cost, as far as afk has seen (the largest estimate seen for it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnSpend {
+    /// T3's `turnId` (empty when the activities carried none).
+    pub turn: String,
+    /// Estimated USD, to the micro-dollar.
+    pub usd: f64,
+    /// Model requests counted (`context-window.updated` activities that reported new tokens).
+    pub requests: u64,
+}
+
 /// The commit the run pushed, as first observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushRecord {
@@ -178,9 +189,13 @@ pub struct RunRecord {
     pub first_red_at: Option<Timestamp>,
     #[serde(default)]
     pub fixes: Vec<FixAttempt>,
-    /// Estimated spend so far, USD.
+    /// Estimated spend so far, USD (never goes down; see [`crate::spend`]).
     #[serde(default)]
     pub spend_usd: f64,
+    /// The spend estimate per agent turn, so a turn T3 no longer shows (thread detail windows
+    /// to the latest turn) keeps counting. Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend_turns: Vec<TurnSpend>,
     #[serde(default)]
     pub question: Option<Question>,
     #[serde(default)]

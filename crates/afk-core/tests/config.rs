@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use afk_core::config::{
-    self, CiProvider, Config, ConfigError, DeployTarget, EXAMPLE_TOML, KubeConfig, Labels, Limits,
-    ModelSelection, NotifyConfig, NtfyConfig, Pricing, RepoConfig, SlackConfig, T3Config,
-    TrackerConfig, TrackerKind, WoodpeckerConfig, WorkspaceConfig,
+    self, CiProvider, Config, ConfigError, DeployTarget, EXAMPLE_TOML, ImageMatch, KubeConfig,
+    Labels, Limits, ModelSelection, NotifyConfig, NtfyConfig, Pricing, RepoConfig, SlackConfig,
+    T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig, WorkspaceConfig,
 };
 use afk_core::model::RepoName;
 use proptest::prelude::*;
@@ -340,6 +340,7 @@ fn the_interfaces_example_parses_to_the_documented_values() {
                     namespace: "app".into(),
                     deployment: "app".into(),
                     container: "app".into(),
+                    image_match: ImageMatch::FullSha,
                 }),
                 paused: false,
                 pause_reason: String::new(),
@@ -995,6 +996,75 @@ fn kube_api_url_is_a_plain_url_and_excludes_a_context() {
     assert!(err.to_string().contains("kube.api_url"), "{err}");
     let err = parse("[kube]\napi_url = \"ftp://x\"\n").expect_err("scheme");
     assert!(err.to_string().contains("kube.api_url"), "{err}");
+}
+
+fn deploy_of(extra: &str) -> Result<Config, ConfigError> {
+    parse(&format!(
+        "[repos.\"o/r\"]\ndeploy = {{ namespace = \"app\", deployment = \"web\", container = \"web\"{extra} }}\n"
+    ))
+}
+
+#[test]
+fn the_commit_to_image_match_is_per_repo_with_the_full_sha_as_default() {
+    let m = |extra: &str| {
+        deploy_of(extra)
+            .expect("parses")
+            .repo(&repo("o/r"))
+            .deploy
+            .expect("deploy")
+            .image_match
+    };
+    assert_eq!(m(""), ImageMatch::FullSha);
+    assert_eq!(
+        m(", tag = \"sha-{short_sha}\""),
+        ImageMatch::Tag {
+            template: "sha-{short_sha}".into(),
+            short_len: 7
+        }
+    );
+    assert_eq!(
+        m(", tag = \"{short_sha}\", short_sha_len = 12"),
+        ImageMatch::Tag {
+            template: "{short_sha}".into(),
+            short_len: 12
+        }
+    );
+    assert_eq!(
+        m(", revision_annotation = \"org.opencontainers.image.revision\""),
+        ImageMatch::Annotation {
+            key: "org.opencontainers.image.revision".into()
+        }
+    );
+}
+
+#[test]
+fn a_bad_image_match_is_refused_naming_its_key() {
+    let key = |k: &str| format!("repos.\"o/r\".deploy.{k}");
+    for (extra, k, value) in [
+        (", tag = \"latest\"", "tag", "latest"),
+        (", tag = \"v/{sha}\"", "tag", "v/{sha}"),
+        (", tag = \"{commit}\"", "tag", "{commit}"),
+        (", tag = \"{sha}\", short_sha_len = 3", "short_sha_len", "3"),
+        (", short_sha_len = 8", "short_sha_len", "8"),
+        (
+            ", tag = \"{sha}\", revision_annotation = \"rev\"",
+            "revision_annotation",
+            "rev",
+        ),
+        (
+            ", revision_annotation = \"-bad-\"",
+            "revision_annotation",
+            "-bad-",
+        ),
+        (
+            ", revision_annotation = \"Ex.COM/rev\"",
+            "revision_annotation",
+            "Ex.COM/rev",
+        ),
+    ] {
+        let err = deploy_of(extra).expect_err(extra);
+        assert_names(&err, &key(k), value);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -160,6 +160,7 @@ fn dispatched_run() -> Tick {
         first_red_at: None,
         fixes: vec![],
         spend_usd: 0.0,
+        spend_turns: Vec::new(),
         question: None,
         verdict: None,
     };
@@ -180,7 +181,7 @@ fn dispatched_run() -> Tick {
             session_status: Some("running".into()),
             session_error: None,
             pending: None,
-            tokens: None,
+            tokens: Vec::new(),
         },
         push: None,
         ci: CiVerdict::NotApplicable,
@@ -309,7 +310,7 @@ impl Tick {
     }
     fn tokens(mut self, usage: TokenUsage) -> Self {
         if let ThreadEvidence::Present { tokens, .. } = &mut self.evidence.thread {
-            *tokens = Some(usage);
+            tokens.push(usage);
         }
         self
     }
@@ -933,12 +934,36 @@ fn row9_spend_priced_from_tokens_over_budget_before_a_push_needs_a_human() {
             input: 10_000_000,
             cached_input: 0,
             output: 5_000_000,
+            ..TokenUsage::default()
         })
         .decide();
     assert_eq!(out.record.spend_usd, 105.0);
     assert_eq!(out.decision, Decision::NeedsHuman);
     assert!(out.reason.contains("$105.00"), "{}", out.reason);
     assert!(kinds(&out).contains(&"interrupt".to_owned()));
+}
+
+#[test]
+fn row9_many_small_requests_add_up_past_the_budget() {
+    // 2,000 requests of 30k input (20k cached) and 2k output: $0.066 each, $132 in all; the
+    // last snapshot alone (what a running-total reading saw) is 7 cents.
+    let mut tick = dispatched_run();
+    let mut total = 0;
+    for _ in 0..2_000 {
+        total += 32_000;
+        tick = tick.tokens(TokenUsage {
+            input: 30_000,
+            cached_input: 20_000,
+            output: 2_000,
+            total_processed: Some(total),
+            turn_id: Some("turn-1".into()),
+        });
+    }
+    let out = tick.decide();
+    assert_eq!(out.record.spend_usd, 132.0);
+    assert_eq!(out.decision, Decision::NeedsHuman, "{}", out.reason);
+    assert_eq!(out.record.spend_turns.len(), 1);
+    assert_eq!(out.record.spend_turns[0].requests, 2_000);
 }
 
 #[test]
@@ -956,9 +981,11 @@ fn row9_spend_over_budget_after_a_push_freezes_even_while_the_agent_runs_red() {
 fn spend_never_goes_down_and_cached_input_is_priced_separately() {
     let out = dispatched_run()
         .tokens(TokenUsage {
-            input: 1_000_000,
+            // Input includes the cached part: 1M uncached at $3 + 10M cached at $0.30.
+            input: 11_000_000,
             cached_input: 10_000_000,
             output: 0,
+            ..TokenUsage::default()
         })
         .decide();
     assert_eq!(out.record.spend_usd, 6.0);
@@ -1380,11 +1407,15 @@ mod properties {
                     session_status,
                     session_error: None,
                     pending,
-                    tokens: tokens.map(|(input, cached_input, output)| TokenUsage {
-                        input,
-                        cached_input,
-                        output,
-                    }),
+                    tokens: tokens
+                        .map(|(input, cached_input, output)| TokenUsage {
+                            input,
+                            cached_input,
+                            output,
+                            ..TokenUsage::default()
+                        })
+                        .into_iter()
+                        .collect(),
                 }
             });
         prop_oneof![1 => Just(ThreadEvidence::Missing), 4 => present]

@@ -17,11 +17,11 @@
 
 use std::time::Instant;
 
-use afk_core::config::DeployTarget;
+use afk_core::config::{DeployTarget, ImageMatch};
 use afk_core::evidence::DeployVerdict;
 use k8s_openapi::api::apps::v1::Deployment;
 
-use crate::error::{ErrorKind, RemoteError, Result};
+use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::RetryPolicy;
 
 const REMOTE: &str = "kube";
@@ -237,7 +237,8 @@ impl Kube {
                 ),
             ));
         }
-        let verdict = rollout_status(&deployment, &target.container, sha);
+        let verdict =
+            rollout_status_matching(&deployment, &target.container, sha, &target.image_match);
         tracing::debug!(
             remote = REMOTE,
             namespace = %target.namespace,
@@ -308,13 +309,93 @@ pub fn image_carries_sha(image: &str, sha: &str) -> bool {
     })
 }
 
-/// The deploy verdict for `sha` from a Deployment alone: the target container's template image
-/// must carry the commit ([`image_carries_sha`]), then `kubectl rollout status` in order:
+/// [`rollout_status_matching`] with the default match: the full SHA in the image tag.
+pub fn rollout_status(deployment: &Deployment, container: &str, sha: &str) -> DeployVerdict {
+    rollout_status_matching(deployment, container, sha, &ImageMatch::FullSha)
+}
+
+/// Whether the image `reference` is pinned by digest (`name@sha256:…`).
+fn pinned_by_digest(image: &str) -> bool {
+    image.contains('@')
+}
+
+/// The tag of an image reference (`registry:5000/app:tag@sha256:…` → `tag`), if it has one.
+fn image_tag(image: &str) -> Option<&str> {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
+/// Whether the template `image` of `container` and the pod template's annotations show commit
+/// `sha` under `how`; `Err` says why not, for the wait reason.
+fn shows_commit(
+    image: &str,
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    sha: &str,
+    how: &ImageMatch,
+) -> std::result::Result<(), String> {
+    let sha = sha.trim().to_ascii_lowercase();
+    let short = sha.get(..12).unwrap_or(&sha);
+    let digest_hint = if pinned_by_digest(image) && image_tag(image).is_none() {
+        "; the image is pinned by digest, so only deploy.revision_annotation can tell its commit"
+    } else {
+        ""
+    };
+    match how {
+        ImageMatch::FullSha => {
+            if image_carries_sha(image, &sha) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "runs image {image}, not yet commit {short}{digest_hint}"
+                ))
+            }
+        }
+        ImageMatch::Tag {
+            template,
+            short_len,
+        } => {
+            let want = template
+                .replace("{short_sha}", sha.get(..*short_len).unwrap_or(&sha))
+                .replace("{sha}", &sha);
+            if sha.len() >= 40 && image_tag(image) == Some(want.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "runs image {image}, not yet tag {want} of commit {short}{digest_hint}"
+                ))
+            }
+        }
+        ImageMatch::Annotation { key } => {
+            let value = annotations.and_then(|a| a.get(key));
+            match value {
+                Some(v) if sha.len() >= 40 && v.trim().eq_ignore_ascii_case(&sha) => Ok(()),
+                Some(v) => Err(format!(
+                    "pod template annotation {key} is {}, not yet commit {short}",
+                    excerpt(v.as_bytes())
+                )),
+                None => Err(format!(
+                    "pod template has no annotation {key}; the deploy tooling must set it to \
+                     the commit SHA"
+                )),
+            }
+        }
+    }
+}
+
+/// The deploy verdict for `sha` from a Deployment alone: the target container's pod template
+/// must show the commit (`how`: the image tag, or a pod template annotation), then
+/// `kubectl rollout status` in order:
 /// generation not yet observed → Pending; `Progressing` with `ProgressDeadlineExceeded` →
 /// Failed; fewer updated replicas than desired → Pending; old replicas still terminating →
 /// Pending; fewer available than updated replicas → Pending; else Healthy. A container missing
 /// from the template is Pending (the client reports it as an error before calling this).
-pub fn rollout_status(deployment: &Deployment, container: &str, sha: &str) -> DeployVerdict {
+pub fn rollout_status_matching(
+    deployment: &Deployment,
+    container: &str,
+    sha: &str,
+    how: &ImageMatch,
+) -> DeployVerdict {
     let ns = deployment
         .metadata
         .namespace
@@ -334,9 +415,14 @@ pub fn rollout_status(deployment: &Deployment, container: &str, sha: &str) -> De
             "deployment {ns}/{name} has no container {container:?} in its pod template"
         ));
     };
-    if !image_carries_sha(&image, sha) {
+    let annotations = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref());
+    if let Err(why) = shows_commit(&image, annotations, sha, how) {
         return pending(format!(
-            "deployment {ns}/{name} container {container} runs image {image}, not yet commit {short}"
+            "deployment {ns}/{name} container {container} {why}"
         ));
     }
     let generation = deployment.metadata.generation.unwrap_or(0);

@@ -113,11 +113,27 @@ pub struct ThreadInfo {
     pub message_ids: Vec<String>,
     /// Only from a full snapshot: the open request afk would show (approval first).
     pub pending: Option<PendingRequest>,
-    /// Only from a full snapshot: see [`ThreadDetail::tokens`].
-    pub tokens: Option<TokenUsage>,
+    /// Only from a full snapshot (empty otherwise): see [`ThreadDetail::tokens`].
+    pub tokens: Vec<TokenUsage>,
 }
 
 impl ThreadInfo {
+    /// An archived thread as afk judges it: present and settled, with what T3 last showed. T3
+    /// archives only threads that are not running (the janitor skips `starting`/`running`
+    /// sessions); a turn still marked running is read as interrupted, since nothing runs it.
+    pub fn settled_view(&self) -> ThreadInfo {
+        let mut t = self.clone();
+        if let Some(turn) = t.latest_turn.as_mut()
+            && turn.state == TurnState::Running
+        {
+            turn.state = TurnState::Interrupted;
+        }
+        if matches!(t.session_status.as_deref(), Some("starting" | "running")) {
+            t.session_status = Some("stopped".to_owned());
+        }
+        t
+    }
+
     /// Running (session running or latest turn running) and visible.
     pub fn is_running(&self) -> bool {
         !self.deleted
@@ -167,7 +183,7 @@ impl Fleet {
         Some(ThreadDetail {
             latest_turn: t.latest_turn.clone(),
             pending: t.pending.clone(),
-            tokens: t.tokens,
+            tokens: t.tokens.clone(),
             message_ids: t.message_ids.clone(),
         })
     }
@@ -179,10 +195,10 @@ pub struct ThreadDetail {
     pub latest_turn: Option<TurnFacts>,
     /// An open approval (its summary) or, failing that, an open question (its text).
     pub pending: Option<PendingRequest>,
-    /// Cumulative thread totals from the **latest** `context-window.updated` activity
-    /// (`inputTokens`, `cachedInputTokens`, `outputTokens`; T3 reports running totals there and
-    /// the last turn's share in `last*Tokens`). `None` when no activity carried counters.
-    pub tokens: Option<TokenUsage>,
+    /// Every `context-window.updated` activity in the read, oldest first: one model request's
+    /// counters each (not running totals; only `totalProcessedTokens` is cumulative). The core
+    /// prices them ([`afk_core::spend`]). On >= 0.0.32 the read is windowed to the latest turn.
+    pub tokens: Vec<TokenUsage>,
     /// Ids of the messages in the read (on >= 0.0.32 only the latest turn's window).
     pub message_ids: Vec<String>,
 }
@@ -275,7 +291,8 @@ impl T3 {
         Ok(env)
     }
 
-    async fn cached_environment(&self) -> Result<Environment> {
+    /// The environment read last (read now if none was).
+    pub async fn cached_environment(&self) -> Result<Environment> {
         let cached = self
             .environment
             .lock()
@@ -309,6 +326,27 @@ impl T3 {
             "fleet read"
         );
         Ok(fleet)
+    }
+
+    /// `GET /api/orchestration/snapshot` on a server with `/shell`, to find threads the shell
+    /// does not list. Newer T3 archives settled threads on its own (the auto-archive janitor,
+    /// `apps/server/src/autoArchive/AutoArchiveJanitor.ts`, after 0.0.33); an archived thread
+    /// leaves `/shell` and its detail answers 404, but `/snapshot` lists every thread, archived
+    /// and deleted ones too, with `archivedAt`, `deletedAt`, `latestTurn` and `session` (light
+    /// from 0.0.32: no messages or activities). On a server without `/shell` the fleet read is
+    /// this snapshot already.
+    pub async fn snapshot_fleet(&self, env: &Environment) -> Result<Fleet> {
+        let source = if env.light_snapshot {
+            FleetSource::LightSnapshot
+        } else {
+            FleetSource::FullSnapshot
+        };
+        let path = "/api/orchestration/snapshot";
+        let what = HttpClient::describe(&Method::GET, path);
+        let resp = self.call(&self.http, Request::get(path)).await?;
+        let body = self.expect_json(&what, &resp)?;
+        let model: ReadModel<'_> = decode(&what, body)?;
+        Ok(fleet_from(model, source))
     }
 
     /// `GET /api/orchestration/threads/:id` (`?turnLimit=1` from 0.0.32); `None` when the
@@ -480,11 +518,15 @@ fn pending_of(t: &ThreadW<'_>) -> Option<PendingRequest> {
     })
 }
 
-fn detail_from(t: ThreadW<'_>) -> ThreadDetail {
+fn detail_from(mut t: ThreadW<'_>) -> ThreadDetail {
     ThreadDetail {
         latest_turn: t.latest_turn.as_ref().map(|l| l.facts()),
         pending: pending_of(&t),
-        tokens: t.activities.as_ref().and_then(|a| a.tokens),
+        tokens: t
+            .activities
+            .as_mut()
+            .map(|a| std::mem::take(&mut a.tokens))
+            .unwrap_or_default(),
         message_ids: t
             .messages
             .map(|m| m.ids.into_iter().map(|id| id.into_owned()).collect())
@@ -506,7 +548,7 @@ fn fleet_from(model: ReadModel<'_>, source: FleetSource) -> Fleet {
     let threads = model
         .threads
         .into_iter()
-        .map(|t| {
+        .map(|mut t| {
             let pending = if full { pending_of(&t) } else { None };
             let (pending_approval, pending_user_input) = match source {
                 FleetSource::Shell => (t.has_pending_approvals, t.has_pending_user_input),
@@ -536,10 +578,9 @@ fn fleet_from(model: ReadModel<'_>, source: FleetSource) -> Fleet {
                 pending_approval,
                 pending_user_input,
                 latest_user_message_at,
-                tokens: if full {
-                    t.activities.as_ref().and_then(|a| a.tokens)
-                } else {
-                    None
+                tokens: match (full, t.activities.as_mut()) {
+                    (true, Some(a)) => std::mem::take(&mut a.tokens),
+                    _ => Vec::new(),
                 },
                 pending,
                 message_ids: if full {
@@ -591,9 +632,10 @@ mod tests {
               {"kind":"approval.requested","summary":"run rm?","payload":{"requestId":"a","x":[1,{"y":2}]}},
               {"kind":"approval.resolved","summary":"ok","payload":{"requestId":"a"}},
               {"kind":"tool.started","payload":"just text"},
-              {"kind":"context-window.updated","payload":{"inputTokens":10,"cachedInputTokens":4.0,"outputTokens":3}},
+              {"kind":"context-window.updated","turnId":"u1","payload":{"inputTokens":10,"cachedInputTokens":4.0,"outputTokens":3}},
+              {"kind":"context-window.updated","payload":{"usedTokens":10,"maxTokens":200000}},
               {"kind":"user-input.requested","summary":"s","payload":{"requestId":"q","questions":[{"id":"Which DB?","question":"Which DB?","options":[]}]}},
-              {"kind":"context-window.updated","payload":{"inputTokens":25,"cachedInputTokens":8,"outputTokens":7}}
+              {"kind":"context-window.updated","turnId":null,"payload":{"lastOutputTokens":7,"totalProcessedTokens":40}}
             ]}]}"#;
         let model: ReadModel<'_> = decode("GET /x", doc).expect("decodes");
         let fleet = fleet_from(model, FleetSource::FullSnapshot);
@@ -606,13 +648,25 @@ mod tests {
                 question: "Which DB?".into()
             })
         );
+        // Each snapshot is one request, kept in order; the core sums them.
         assert_eq!(
             t.tokens,
-            Some(TokenUsage {
-                input: 25,
-                cached_input: 8,
-                output: 7
-            })
+            vec![
+                TokenUsage {
+                    input: 10,
+                    cached_input: 4,
+                    output: 3,
+                    total_processed: None,
+                    turn_id: Some("u1".into()),
+                },
+                TokenUsage {
+                    input: 0,
+                    cached_input: 0,
+                    output: 7,
+                    total_processed: Some(40),
+                    turn_id: None,
+                },
+            ]
         );
         assert_eq!(t.message_ids, vec!["m\"1".to_owned()]);
         assert_eq!(fleet.running_threads(), 1);

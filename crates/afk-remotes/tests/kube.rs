@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use afk_core::config::DeployTarget;
+use afk_core::config::{DeployTarget, ImageMatch};
 use afk_core::evidence::DeployVerdict;
 use afk_remotes::error::ErrorKind;
 use afk_remotes::http::RetryPolicy;
@@ -67,7 +67,102 @@ fn target() -> DeployTarget {
         namespace: "app".into(),
         deployment: "web".into(),
         container: "web".into(),
+        image_match: ImageMatch::FullSha,
     }
+}
+
+fn matching(how: ImageMatch) -> DeployTarget {
+    DeployTarget {
+        image_match: how,
+        ..target()
+    }
+}
+
+fn set_image(e: &Env, image: &str) {
+    sim::set_image(&e.world, "app", "web", "web", image).expect("set image");
+}
+
+/// Lets the simulated rollout finish (observe 1 s, three pods 10 s apart, then terminations).
+fn settle(e: &Env) {
+    e.advance(60);
+}
+
+#[tokio::test]
+async fn a_short_sha_tag_template_matches_only_its_own_commit() {
+    let e = env().await;
+    let kube = e.client();
+    let t = matching(ImageMatch::Tag {
+        template: "sha-{short_sha}".into(),
+        short_len: 7,
+    });
+    // Tagged the way the registry's CI tags it: never matched by the full-SHA default.
+    set_image(&e, &format!("registry.example/web:sha-{}", &SHA[..7]));
+    settle(&e);
+    assert!(matches!(
+        kube.rollout(&t, SHA).await.expect("read"),
+        DeployVerdict::Healthy { .. }
+    ));
+    let v = kube.rollout(&target(), SHA).await.expect("read");
+    assert!(pending_says(&v).contains("not yet commit"), "{v:?}");
+    // Another commit's short tag is not this commit.
+    let v = kube.rollout(&t, OLD).await.expect("read");
+    assert!(
+        pending_says(&v).contains("not yet tag sha-0123456"),
+        "{v:?}"
+    );
+    // `{sha}` templates need the whole tag to match, prefix and all.
+    let full = matching(ImageMatch::Tag {
+        template: "main-{sha}".into(),
+        short_len: 7,
+    });
+    assert!(pending_says(&kube.rollout(&full, SHA).await.expect("read")).contains("main-9f1c"));
+    set_image(&e, &format!("registry.example/web:main-{SHA}"));
+    settle(&e);
+    assert!(matches!(
+        kube.rollout(&full, SHA).await.expect("read"),
+        DeployVerdict::Healthy { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_digest_pinned_image_matches_only_through_the_revision_annotation() {
+    let e = env().await;
+    let kube = e.client();
+    let digest = format!("registry.example/web@sha256:{}", "ab".repeat(32));
+    set_image(&e, &digest);
+    settle(&e);
+    // By tag it can never match, and the wait reason says what to configure.
+    let v = kube.rollout(&target(), SHA).await.expect("read");
+    let says = pending_says(&v);
+    assert!(says.contains("pinned by digest"), "{says}");
+    assert!(says.contains("deploy.revision_annotation"), "{says}");
+
+    let t = matching(ImageMatch::Annotation {
+        key: "org.opencontainers.image.revision".into(),
+    });
+    let v = kube.rollout(&t, SHA).await.expect("read");
+    assert!(pending_says(&v).contains("no annotation"), "{v:?}");
+    // The deploy tooling stamps the commit on the pod template: a new rollout.
+    sim::set_template_annotation(
+        &e.world,
+        "app",
+        "web",
+        "org.opencontainers.image.revision",
+        Some(SHA),
+    )
+    .expect("annotate");
+    let v = kube.rollout(&t, SHA).await.expect("read");
+    assert!(pending_says(&v).contains("to be observed"), "{v:?}");
+    settle(&e);
+    assert!(matches!(
+        kube.rollout(&t, SHA).await.expect("read"),
+        DeployVerdict::Healthy { .. }
+    ));
+    let v = kube.rollout(&t, OLD).await.expect("read");
+    assert!(
+        pending_says(&v).contains("annotation org.opencontainers.image.revision is 9f1c"),
+        "{v:?}"
+    );
 }
 
 fn pending_says(v: &DeployVerdict) -> String {

@@ -14,7 +14,8 @@ use afk_remotes::t3::{
 use afk_sim::infra::{FaultAction, FaultRule, Remote, Sim};
 use afk_sim::server::{Running, start};
 use afk_sim::t3::{
-    OPERATE_SCOPE, READ_SCOPE, ScriptedTurn, T3Version, TokenCounts, TurnCompletion, TurnOutcome,
+    DEFAULT_REQUESTS, OPERATE_SCOPE, READ_SCOPE, ScriptedTurn, T3Version, TokenCounts,
+    TurnCompletion, TurnOutcome,
 };
 use afk_sim::world::World;
 use chrono::{DateTime, Utc};
@@ -299,7 +300,10 @@ async fn full_snapshot_on_0_0_27_carries_history_and_deleted_threads() {
         .detail_from_snapshot("t1")
         .expect("detail from snapshot");
     assert!(detail.has_message("c-turn-1-msg"));
-    assert_eq!(detail.tokens, Some(token_usage(TokenCounts::default(), 1)));
+    assert_eq!(
+        sums(&detail.tokens),
+        (u64::from(DEFAULT_REQUESTS), TokenCounts::default())
+    );
     assert!(fleet.project_for_root(&h.root("repo")).is_some());
 
     // There is no thread detail over HTTP before 0.0.29: refused locally, nothing sent.
@@ -337,12 +341,19 @@ async fn the_web_apps_html_is_never_taken_for_data() {
     );
 }
 
-fn token_usage(per_turn: TokenCounts, turns: u64) -> TokenUsage {
-    TokenUsage {
-        input: per_turn.input * turns,
-        cached_input: per_turn.cached_input * turns,
-        output: per_turn.output * turns,
+/// How many request snapshots, and their counters summed.
+fn sums(tokens: &[TokenUsage]) -> (u64, TokenCounts) {
+    let mut sum = TokenCounts {
+        input: 0,
+        cached_input: 0,
+        output: 0,
+    };
+    for t in tokens {
+        sum.input += t.input;
+        sum.cached_input += t.cached_input;
+        sum.output += t.output;
     }
+    (tokens.len() as u64, sum)
 }
 
 #[tokio::test]
@@ -357,6 +368,7 @@ async fn pending_approval_is_derived_on_0_0_27_and_read_on_0_0_33() {
                 },
                 duration_secs: Some(60),
                 tokens: None,
+                requests: None,
             },
         );
         let env = h.t3.environment().await.expect("environment");
@@ -373,7 +385,7 @@ async fn pending_approval_is_derived_on_0_0_27_and_read_on_0_0_33() {
         );
         let detail = match version {
             T3Version::V0_0_27 => fleet.detail_from_snapshot("t1"),
-            T3Version::V0_0_33 => h.t3.thread_detail("t1").await.expect("detail"),
+            _ => h.t3.thread_detail("t1").await.expect("detail"),
         }
         .expect("detail");
         assert_eq!(
@@ -383,6 +395,61 @@ async fn pending_approval_is_derived_on_0_0_27_and_read_on_0_0_33() {
             })
         );
     }
+}
+
+#[tokio::test]
+async fn a_runs_spend_is_the_sum_of_its_requests_seen_while_it_runs() {
+    let pricing = afk_core::config::Pricing {
+        input: 3.0,
+        output: 15.0,
+        cached_input: 0.3,
+    };
+    for version in [T3Version::V0_0_27, T3Version::V0_0_33] {
+        let h = harness(version).await;
+        // 200 requests over 600 s: 3M input (2M of it cached) and 200k output in all:
+        // 1M × $3 + 2M × $0.30 + 0.2M × $15 = $6.60.
+        h.state().script_next_turn(
+            "t1",
+            ScriptedTurn {
+                duration_secs: Some(600),
+                tokens: Some(TokenCounts {
+                    input: 3_000_000,
+                    cached_input: 2_000_000,
+                    output: 200_000,
+                }),
+                requests: Some(200),
+                ..ScriptedTurn::default()
+            },
+        );
+        let env = h.t3.environment().await.expect("environment");
+        h.dispatch_run().await;
+        // Half way: the first 100 requests are there, each on its own.
+        h.advance(5 + 300);
+        let mid = read_detail(&h, &env).await;
+        assert_eq!(mid.tokens.len(), 100, "{version:?}");
+        let turns = afk_core::spend::estimate_turns(&mid.tokens, &pricing);
+        assert_eq!(afk_core::spend::total(&turns), (3.3, 100), "{version:?}");
+        // The last snapshot read as a running total (afk's old reading) is 6 cents.
+        let last = mid.tokens.last().expect("a request");
+        assert_eq!((last.input, last.output), (15_000, 1_000));
+        h.advance(300);
+        let done = read_detail(&h, &env).await;
+        let turns = afk_core::spend::estimate_turns(&done.tokens, &pricing);
+        assert_eq!(afk_core::spend::total(&turns), (6.6, 200), "{version:?}");
+    }
+}
+
+/// Thread detail as afk reads it on this server: over HTTP, or from the full snapshot.
+async fn read_detail(h: &Harness, env: &Environment) -> afk_remotes::t3::ThreadDetail {
+    if env.has_shell {
+        h.t3.thread_detail("t1").await.expect("detail")
+    } else {
+        h.t3.fleet(env)
+            .await
+            .expect("fleet")
+            .detail_from_snapshot("t1")
+    }
+    .expect("detail")
 }
 
 #[tokio::test]
@@ -406,6 +473,7 @@ async fn pending_question_and_tokens_from_thread_detail() {
                     },
                     duration_secs: Some(30),
                     tokens: Some(second),
+                    requests: Some(4),
                 },
             );
         }
@@ -421,7 +489,7 @@ async fn pending_question_and_tokens_from_thread_detail() {
         assert_eq!(t.pending_approval, Some(false), "{version:?}");
         let detail = match version {
             T3Version::V0_0_27 => fleet.detail_from_snapshot("t1"),
-            T3Version::V0_0_33 => h.t3.thread_detail("t1").await.expect("detail"),
+            _ => h.t3.thread_detail("t1").await.expect("detail"),
         }
         .expect("detail");
         assert_eq!(
@@ -430,17 +498,27 @@ async fn pending_question_and_tokens_from_thread_detail() {
                 question: "Which DB should I use?".into()
             })
         );
-        // Cumulative totals of both turns (the window on 0.0.33 only has the second turn).
+        // One snapshot per request; on 0.0.33 the window only has the second turn's.
         let first = TokenCounts::default();
+        let both = TokenCounts {
+            input: first.input + second.input,
+            cached_input: first.cached_input + second.cached_input,
+            output: first.output + second.output,
+        };
+        let expected = match version {
+            T3Version::V0_0_27 => (u64::from(DEFAULT_REQUESTS) + 4, both),
+            _ => (4, second),
+        };
+        assert_eq!(sums(&detail.tokens), expected, "{version:?}");
+        // Only totalProcessedTokens is cumulative: the thread's input and output so far.
         assert_eq!(
-            detail.tokens,
-            Some(TokenUsage {
-                input: first.input + second.input,
-                cached_input: first.cached_input + second.cached_input,
-                output: first.output + second.output,
-            }),
+            detail.tokens.last().and_then(|t| t.total_processed),
+            Some(both.input + both.output),
             "{version:?}"
         );
+        let last = detail.tokens.last().expect("a request");
+        assert_eq!(last.turn_id.as_deref(), Some("turn-t1-2"), "{version:?}");
+        assert_eq!((last.input, last.output), (250, 25), "{version:?}");
         assert!(detail.has_message("c-turn-2-msg"));
         assert_eq!(
             detail.has_message("c-turn-1-msg"),
@@ -737,5 +815,74 @@ async fn a_seeded_fleet_history_reads_in_one_request() {
     assert_eq!(fleet.threads.iter().filter(|t| t.deleted).count(), 3);
     let t = fleet.thread("bench-thread-00000").expect("thread");
     assert_eq!(t.message_ids.len(), 50);
-    assert_eq!(t.tokens, Some(token_usage(TokenCounts::default(), 25)));
+    let per = TokenCounts::default();
+    assert_eq!(
+        sums(&t.tokens),
+        (
+            25,
+            TokenCounts {
+                input: per.input * 25,
+                cached_input: per.cached_input * 25,
+                output: per.output * 25,
+            }
+        )
+    );
+}
+
+#[tokio::test]
+async fn newer_t3_archives_a_settled_thread_which_is_then_read_from_the_snapshot() {
+    let h = harness(T3Version::V0_0_34).await;
+    h.state().auto_archive_after_secs = Some(3_600);
+    let env = h.t3.environment().await.expect("environment");
+    assert_eq!(env.server_version, "0.0.34");
+    h.dispatch_run().await;
+    // A second thread whose turn runs for a day: a running thread is never archived.
+    h.t3.create_thread(&h.thread("t2", "p1", "c-thread-2"))
+        .await
+        .expect("t2");
+    h.state().set_turn_duration("t2", 86_400);
+    h.t3.start_turn(&h.turn("t2", "c-turn-t2", "A long job"))
+        .await
+        .expect("t2 turn");
+    h.advance(5 + 600);
+    let fleet = h.t3.fleet(&env).await.expect("fleet");
+    assert!(fleet.thread("t1").is_some(), "settled, not archived yet");
+    // An hour of quiet later (and the janitor's next 10-minute sweep) t1 is archived.
+    h.advance(3_600 + 600);
+    let fleet = h.t3.fleet(&env).await.expect("fleet");
+    assert!(
+        fleet.thread("t1").is_none(),
+        "archived threads leave /shell"
+    );
+    assert!(fleet.thread("t2").is_some(), "a running thread stays");
+    assert_eq!(h.t3.thread_detail("t1").await.expect("404 is None"), None);
+    let snapshot = h.t3.snapshot_fleet(&env).await.expect("snapshot");
+    assert_eq!(snapshot.source, FleetSource::LightSnapshot);
+    let t1 = snapshot.thread("t1").expect("the snapshot still lists it");
+    assert!(t1.archived && !t1.deleted);
+    let settled = t1.settled_view();
+    assert_eq!(
+        settled.latest_turn.as_ref().map(|t| t.state),
+        Some(TurnState::Completed)
+    );
+    assert!(!settled.is_running());
+    // A deleted thread is deleted in the snapshot too (afk calls that one missing).
+    h.t3.delete_thread("t2", "c-delete-t2")
+        .await
+        .expect("delete");
+    let snapshot = h.t3.snapshot_fleet(&env).await.expect("snapshot");
+    assert!(snapshot.thread("t2").expect("listed").deleted);
+}
+
+#[tokio::test]
+async fn without_the_setting_or_before_0_0_34_nothing_is_archived() {
+    for (version, setting) in [(T3Version::V0_0_34, None), (T3Version::V0_0_33, Some(60))] {
+        let h = harness(version).await;
+        h.state().auto_archive_after_secs = setting;
+        let env = h.t3.environment().await.expect("environment");
+        h.dispatch_run().await;
+        h.advance(5 + 600 + 86_400);
+        let fleet = h.t3.fleet(&env).await.expect("fleet");
+        assert!(fleet.thread("t1").is_some(), "{version:?}");
+    }
 }

@@ -38,6 +38,10 @@ pub struct Deployment {
     pub name: String,
     /// `(container name, image)` in template order.
     pub containers: Vec<(String, String)>,
+    /// `spec.template.metadata.annotations` (what deploy tooling stamps on the pod template,
+    /// e.g. `org.opencontainers.image.revision`); omitted from the JSON when empty, as the API
+    /// server omits an empty map.
+    pub template_annotations: BTreeMap<String, String>,
     pub replicas: i32,
     pub generation: i64,
     pub revision: i64,
@@ -116,6 +120,7 @@ pub fn add_deployment(world: &World, d: NewDeployment) {
             namespace: d.namespace,
             name: d.name,
             containers: vec![(d.container, d.image)],
+            template_annotations: BTreeMap::new(),
             replicas: d.replicas.max(0),
             generation: 1,
             revision: 1,
@@ -160,6 +165,34 @@ pub fn set_image(
         return Ok(());
     }
     slot.1 = image.to_owned();
+    d.generation += 1;
+    d.revision += 1;
+    d.rollout = Some(Rollout {
+        started: now,
+        failing: std::mem::take(&mut d.fail_next),
+    });
+    Ok(())
+}
+
+/// Sets (or, with `None`, removes) a pod template annotation: like any pod template change in
+/// Kubernetes, a new generation and a new rollout; an unchanged value changes nothing.
+pub fn set_template_annotation(
+    world: &World,
+    ns: &str,
+    name: &str,
+    key: &str,
+    value: Option<&str>,
+) -> Result<(), Refused> {
+    let now = world.sim.now();
+    let mut st = lock(&world.kube);
+    let d = find(&mut st, ns, name)?;
+    if d.template_annotations.get(key).map(String::as_str) == value {
+        return Ok(());
+    }
+    match value {
+        Some(v) => d.template_annotations.insert(key.to_owned(), v.to_owned()),
+        None => d.template_annotations.remove(key),
+    };
     d.generation += 1;
     d.revision += 1;
     d.rollout = Some(Rollout {
@@ -331,6 +364,10 @@ impl Deployment {
         }
         let created = rfc3339(self.created);
         let since = rfc3339(p.since);
+        let mut template_metadata = json!({"labels": {"app": self.name}});
+        if !self.template_annotations.is_empty() {
+            template_metadata["annotations"] = json!(self.template_annotations);
+        }
         status.insert(
             "conditions".into(),
             json!([
@@ -369,7 +406,7 @@ impl Deployment {
                 "replicas": self.replicas,
                 "selector": {"matchLabels": {"app": self.name}},
                 "template": {
-                    "metadata": {"labels": {"app": self.name}},
+                    "metadata": template_metadata,
                     "spec": {
                         "containers": containers,
                         "restartPolicy": "Always",
@@ -486,6 +523,12 @@ pub fn router(world: Arc<World>) -> Router {
 }
 
 #[derive(Deserialize)]
+struct NewAnnotation {
+    key: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct NewImage {
     container: String,
     image: String,
@@ -500,7 +543,8 @@ fn outcome(r: Result<(), Refused>) -> Response {
 
 /// Test and scenario control endpoints under `/__sim/kube/`: `POST deployments` (a
 /// [`NewDeployment`]), `GET deployments`, `POST deployments/{ns}/{name}/image
-/// {container, image}`, `POST deployments/{ns}/{name}/fail`.
+/// {container, image}`, `POST deployments/{ns}/{name}/annotation {key, value|null}` (pod
+/// template), `POST deployments/{ns}/{name}/fail`.
 pub fn control(world: Arc<World>) -> Router {
     Router::new()
         .route(
@@ -528,6 +572,16 @@ pub fn control(world: Arc<World>) -> Router {
                  Path((ns, name)): Path<(String, String)>,
                  Json(i): Json<NewImage>| async move {
                     outcome(set_image(&w, &ns, &name, &i.container, &i.image))
+                },
+            ),
+        )
+        .route(
+            "/__sim/kube/deployments/{ns}/{name}/annotation",
+            post(
+                |AxState(w): AxState<Arc<World>>,
+                 Path((ns, name)): Path<(String, String)>,
+                 Json(a): Json<NewAnnotation>| async move {
+                    outcome(set_template_annotation(&w, &ns, &name, &a.key, a.value.as_deref()))
                 },
             ),
         )

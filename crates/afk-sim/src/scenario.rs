@@ -151,6 +151,7 @@ pub fn prepare(
                     },
                     duration_secs: Some(120),
                     tokens: None,
+                    requests: None,
                 },
             );
         }

@@ -41,6 +41,13 @@ pub enum T3Version {
     #[default]
     #[serde(rename = "0.0.33")]
     V0_0_33,
+    /// 0.0.33 plus the auto-archive janitor (`apps/server/src/autoArchive/AutoArchiveJanitor.ts`
+    /// in T3 Code after 0.0.33; the release number is this simulator's label for it): every
+    /// 10 minutes it archives threads settled longer than the server setting
+    /// `autoArchiveSettledAfter` ([`State::auto_archive_after_secs`]). An archived thread leaves
+    /// `/shell`, its detail answers 404, and `/snapshot` still lists it with `archivedAt`.
+    #[serde(rename = "0.0.34")]
+    V0_0_34,
 }
 
 impl T3Version {
@@ -48,15 +55,24 @@ impl T3Version {
         match self {
             T3Version::V0_0_27 => "0.0.27",
             T3Version::V0_0_33 => "0.0.33",
+            T3Version::V0_0_34 => "0.0.34",
         }
+    }
+    /// Newer than the pilot's 0.0.27 (every behaviour the simulator models for 0.0.29+).
+    pub fn modern(self) -> bool {
+        self != T3Version::V0_0_27
     }
     /// `/shell` and `/threads/:id` exist (v0.0.29+).
     pub fn has_shell(self) -> bool {
-        self == T3Version::V0_0_33
+        self.modern()
     }
     /// `/snapshot` omits messages, activities and checkpoints (v0.0.32+).
     pub fn light_snapshot(self) -> bool {
-        self == T3Version::V0_0_33
+        self.modern()
+    }
+    /// Settled threads are archived by the server's janitor.
+    pub fn auto_archives(self) -> bool {
+        self == T3Version::V0_0_34
     }
 }
 
@@ -77,7 +93,8 @@ pub enum TurnOutcome {
     AskUserInput { question: String },
 }
 
-/// Token counts one turn adds to a thread.
+/// Token counts one turn adds to a thread, in all: the turn spreads them over its model
+/// requests ([`ScriptedTurn::requests`]), one `context-window.updated` per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCounts {
@@ -108,7 +125,14 @@ pub struct ScriptedTurn {
     /// Tokens the turn uses; absent = [`TokenCounts::default`].
     #[serde(default)]
     pub tokens: Option<TokenCounts>,
+    /// Model requests the turn makes (each reported on its own, spread evenly over the running
+    /// time); absent = [`DEFAULT_REQUESTS`].
+    #[serde(default)]
+    pub requests: Option<u32>,
 }
+
+/// Requests a turn makes when its script does not say: an agent turn is many small requests.
+pub const DEFAULT_REQUESTS: u32 = 12;
 
 /// Default turn timing on the simulated clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +238,11 @@ pub struct State {
     hook: Option<TurnHook>,
     traces: u64,
     updated_at: Option<DateTime<Utc>>,
+    /// The server setting `autoArchiveSettledAfter` (0.0.34): `None` (upstream's default) never
+    /// archives.
+    pub auto_archive_after_secs: Option<i64>,
+    /// When the janitor last swept.
+    last_archive_sweep: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for State {
@@ -256,6 +285,8 @@ impl State {
             durations: HashMap::new(),
             hook: None,
             traces: 0,
+            auto_archive_after_secs: None,
+            last_archive_sweep: None,
             updated_at: None,
         }
     }
@@ -305,6 +336,11 @@ impl State {
     /// The event-store sequence of the last event.
     pub fn sequence(&self) -> u64 {
         self.sequence
+    }
+    /// Whether the thread is archived (it then leaves `/shell`).
+    pub fn is_archived(&self, thread_id: &str) -> bool {
+        self.thread(thread_id)
+            .is_some_and(|t| t.archived_at.is_some())
     }
     /// Number of turns started on a thread (0 when unknown).
     pub fn turns_started(&self, thread_id: &str) -> u32 {

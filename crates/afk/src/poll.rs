@@ -93,6 +93,7 @@ pub async fn tick(
         remotes,
         fleet: &fleet,
         t3_unreachable: None,
+        off_shell: Default::default(),
         now,
         dry_run: plan.dry_run,
     };

@@ -19,7 +19,7 @@ use afk_core::model::{Login, RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
 use afk_core::record::{RunRecord, RunStatus, Verdict};
 use afk_remotes::error::{ErrorKind, RemoteError};
-use afk_remotes::t3::{Fleet, FleetSource};
+use afk_remotes::t3::{Fleet, FleetSource, ThreadInfo};
 use afk_remotes::tracker::{Issue, IssueState};
 use futures::StreamExt;
 
@@ -53,6 +53,9 @@ pub struct Tick<'a> {
     /// T3's fleet read failed this tick (the error, for the runs' reasons): `fleet` is empty
     /// and every run's thread evidence says T3 is unreachable.
     pub t3_unreachable: Option<String>,
+    /// `/snapshot`, read at most once a tick and only when a run's thread is not in `/shell`
+    /// (archived threads leave it).
+    pub off_shell: tokio::sync::OnceCell<Fleet>,
     pub now: Timestamp,
     pub dry_run: bool,
 }
@@ -155,6 +158,7 @@ pub async fn tick(
         remotes,
         fleet: &fleet,
         t3_unreachable,
+        off_shell: Default::default(),
         now,
         dry_run: plan.dry_run,
     };
@@ -684,8 +688,42 @@ async fn gather_evidence(
     Ok(evidence)
 }
 
+/// The run's thread in T3's snapshot, for a thread `/shell` does not list (read once a tick).
+async fn off_shell_thread(
+    tick: &Tick<'_>,
+    thread_id: &str,
+) -> Result<Option<ThreadInfo>, RemoteError> {
+    if tick.fleet.source != FleetSource::Shell {
+        return Ok(None);
+    }
+    let snapshot = tick
+        .off_shell
+        .get_or_try_init(|| async {
+            let env = tick.remotes.t3.cached_environment().await?;
+            tick.remotes.t3.snapshot_fleet(&env).await
+        })
+        .await?;
+    Ok(snapshot.thread(thread_id).cloned())
+}
+
+/// An archived thread: present and settled with what T3 last showed (its detail answers 404;
+/// the spend already seen stays in the record). Newer T3 archives settled threads on its own.
+fn archived_evidence(tick: &Tick<'_>, t: &ThreadInfo) -> ThreadEvidence {
+    let settled = t.settled_view();
+    // A full snapshot (< 0.0.32) still carries the activities: questions and token usage.
+    let detail = tick.fleet.detail_from_snapshot(&t.id);
+    ThreadEvidence::Present {
+        latest_turn: settled.latest_turn,
+        session_status: settled.session_status,
+        session_error: settled.session_error,
+        pending: detail.as_ref().and_then(|d| d.pending.clone()),
+        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
+    }
+}
+
 /// The run's thread as T3 shows it; detail is read only when the thread is active or asks
-/// something (token usage and questions live there).
+/// something (token usage and questions live there). A thread T3 archived is present and
+/// settled, never missing; only a deleted (or unknown) thread is missing.
 async fn thread_evidence(
     tick: &Tick<'_>,
     record: &RunRecord,
@@ -695,11 +733,20 @@ async fn thread_evidence(
             error: error.clone(),
         });
     }
-    let Some(t) = tick.fleet.thread(&record.thread_id) else {
-        return Ok(ThreadEvidence::Missing);
+    let t = match tick.fleet.thread(&record.thread_id) {
+        Some(t) => t,
+        None => {
+            return Ok(match off_shell_thread(tick, &record.thread_id).await? {
+                Some(t) if !t.deleted && t.archived => archived_evidence(tick, &t),
+                _ => ThreadEvidence::Missing,
+            });
+        }
     };
-    if t.deleted || t.archived {
+    if t.deleted {
         return Ok(ThreadEvidence::Missing);
+    }
+    if t.archived {
+        return Ok(archived_evidence(tick, t));
     }
     let asks = t.pending_approval == Some(true) || t.pending_user_input == Some(true);
     let detail = if let Some(d) = tick.fleet.detail_from_snapshot(&t.id) {
@@ -708,7 +755,13 @@ async fn thread_evidence(
         // Token usage (the spend) and the agent's questions are only in thread detail.
         match tick.remotes.t3.thread_detail(&t.id).await? {
             Some(d) => Some(d),
-            None => return Ok(ThreadEvidence::Missing),
+            // Archived (or deleted) between the shell read and now: ask the snapshot.
+            None => {
+                return Ok(match off_shell_thread(tick, &t.id).await? {
+                    Some(s) if !s.deleted && s.archived => archived_evidence(tick, &s),
+                    _ => ThreadEvidence::Missing,
+                });
+            }
         }
     } else {
         None
@@ -734,6 +787,6 @@ async fn thread_evidence(
         session_status: t.session_status.clone(),
         session_error: t.session_error.clone(),
         pending,
-        tokens: detail.and_then(|d| d.tokens),
+        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
     })
 }

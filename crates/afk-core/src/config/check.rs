@@ -458,6 +458,78 @@ pub(super) fn is_dns_label(v: &str) -> bool {
         && v.ends_with(alnum)
 }
 
+/// An image tag template: tag characters (`[A-Za-z0-9_.-]`) around `{sha}` and/or
+/// `{short_sha}`, at least one of them, at most 128 characters once filled in.
+pub(super) fn tag_template(key: &str, v: &str) -> Result<String, ConfigError> {
+    let expected = "an image tag template using {sha} or {short_sha}, e.g. \"sha-{short_sha}\" \
+                    (other characters: letters, digits, '_', '.', '-')";
+    let mut rest = v;
+    let mut placeholders = 0;
+    let mut literal = String::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("{sha}") {
+            placeholders += 1;
+            literal.push_str(&"0".repeat(40));
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("{short_sha}") {
+            placeholders += 1;
+            literal.push_str(&"0".repeat(40));
+            rest = r;
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            if !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+                return Err(invalid(key, v, expected));
+            }
+            literal.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    let first_ok = literal
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if placeholders == 0 || !first_ok || literal.len() > 128 {
+        return Err(invalid(key, v, expected));
+    }
+    Ok(v.to_owned())
+}
+
+/// A Kubernetes annotation key: an optional DNS-subdomain prefix and `/`, then a name of 1 to
+/// 63 characters (alphanumerics, `-`, `_`, `.`, starting and ending alphanumeric).
+pub(super) fn annotation_key(key: &str, v: &str) -> Result<String, ConfigError> {
+    let (prefix, name) = match v.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, v),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    let prefix_ok = prefix.is_none_or(|p| {
+        p.len() <= 253
+            && p.split('.')
+                .all(|l| is_dns_label(&l.to_ascii_lowercase()) && l == l.to_ascii_lowercase())
+    });
+    if name_ok && prefix_ok {
+        Ok(v.to_owned())
+    } else {
+        Err(invalid(
+            key,
+            v,
+            "a Kubernetes annotation key, e.g. \"org.opencontainers.image.revision\"",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

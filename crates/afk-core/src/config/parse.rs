@@ -12,9 +12,9 @@ use super::raw::{
     read_toml,
 };
 use super::{
-    CiProvider, Config, ConfigError, DeployTarget, ENV_ALLOWLIST, ENV_KILL_SWITCH, KubeConfig,
-    ModelSelection, NtfyConfig, RUNTIME_MODES, RepoConfig, SlackConfig, T3Config, TrackerConfig,
-    TrackerKind, WoodpeckerConfig,
+    CiProvider, Config, ConfigError, DEFAULT_SHORT_SHA_LEN, DeployTarget, ENV_ALLOWLIST,
+    ENV_KILL_SWITCH, ImageMatch, KubeConfig, ModelSelection, NtfyConfig, RUNTIME_MODES, RepoConfig,
+    SlackConfig, T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig,
 };
 use crate::model::RepoName;
 
@@ -456,10 +456,12 @@ fn repo_section(
     }
     if let Some(d) = raw.deploy {
         let at = |field: &str| format!("{path}.deploy.{field}");
+        let image_match = image_match(&at, &d)?;
         section.deploy = Some(DeployTarget {
             namespace: dns_label(&at("namespace"), &d.namespace)?,
             deployment: dns_subdomain(&at("deployment"), &d.deployment)?,
             container: dns_label(&at("container"), &d.container)?,
+            image_match,
         });
     }
     section.paused = raw.paused.unwrap_or(false);
@@ -508,4 +510,62 @@ fn ci_provider(c: &Config, key: &str, entry: &str) -> Result<CiProvider, ConfigE
         ));
     }
     Ok(provider)
+}
+
+/// `deploy.tag`, `deploy.short_sha_len` and `deploy.revision_annotation`: at most one way to
+/// match, the full SHA in the tag when none is set.
+fn image_match(
+    at: &dyn Fn(&str) -> String,
+    d: &super::raw::RawDeploy,
+) -> Result<ImageMatch, ConfigError> {
+    let short_len = match d.short_sha_len {
+        None => DEFAULT_SHORT_SHA_LEN,
+        Some(n) if (4..=40).contains(&n) => usize::try_from(n).unwrap_or(DEFAULT_SHORT_SHA_LEN),
+        Some(n) => {
+            return Err(invalid_number(
+                &at("short_sha_len"),
+                n,
+                "a length of 4 to 40 hex digits (git's default is 7)",
+            ));
+        }
+    };
+    match (&d.tag, &d.revision_annotation) {
+        (Some(_), Some(_)) => Err(invalid(
+            &at("revision_annotation"),
+            d.revision_annotation.as_deref().unwrap_or_default(),
+            format!("either {} or this, not both", at("tag")),
+        )),
+        (Some(t), None) => Ok(ImageMatch::Tag {
+            template: super::check::tag_template(&at("tag"), t)?,
+            short_len,
+        }),
+        (None, Some(key)) => {
+            if d.short_sha_len.is_some() {
+                return Err(invalid_number(
+                    &at("short_sha_len"),
+                    short_len,
+                    &format!(
+                        "only with {} (a tag template using {{short_sha}})",
+                        at("tag")
+                    ),
+                ));
+            }
+            Ok(ImageMatch::Annotation {
+                key: super::check::annotation_key(&at("revision_annotation"), key)?,
+            })
+        }
+        (None, None) => {
+            if d.short_sha_len.is_some() {
+                return Err(invalid_number(
+                    &at("short_sha_len"),
+                    short_len,
+                    &format!(
+                        "only with {} (a tag template using {{short_sha}})",
+                        at("tag")
+                    ),
+                ));
+            }
+            Ok(ImageMatch::FullSha)
+        }
+    }
 }

@@ -163,6 +163,11 @@ pub(super) struct RawDeploy {
     pub(super) namespace: String,
     pub(super) deployment: String,
     pub(super) container: String,
+    /// Image tag template (`{sha}`, `{short_sha}`).
+    pub(super) tag: Option<String>,
+    pub(super) short_sha_len: Option<i64>,
+    /// Pod template annotation holding the full commit SHA.
+    pub(super) revision_annotation: Option<String>,
 }
 
 pub(super) fn read_toml(text: &str) -> Result<RawConfig, ConfigError> {

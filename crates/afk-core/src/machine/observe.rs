@@ -2,10 +2,9 @@
 //! red, and folding what was seen into the run record without touching `now`-derived fields
 //! twice.
 
-use crate::config::{Config, Pricing};
+use crate::config::Config;
 use crate::evidence::{
-    Check, CiVerdict, DeployVerdict, Evidence, PendingRequest, ThreadEvidence, TokenUsage,
-    TurnState,
+    Check, CiVerdict, DeployVerdict, Evidence, PendingRequest, ThreadEvidence, TurnState,
 };
 use crate::model::{Timestamp, elapsed};
 use crate::record::{CheckSummary, PhaseState, PushRecord, RunRecord};
@@ -116,8 +115,10 @@ pub(super) fn observe(
         }
         ThreadEvidence::Present { tokens, .. } => {
             record.thread_missing_since = None;
-            if let Some(tokens) = tokens {
-                record.spend_usd = record.spend_usd.max(price(tokens, &config.pricing));
+            let seen = crate::spend::estimate_turns(tokens, &config.pricing);
+            if crate::spend::merge_turns(&mut record.spend_turns, seen) {
+                let (usd, _) = crate::spend::total(&record.spend_turns);
+                record.spend_usd = record.spend_usd.max(usd);
             }
         }
         // Nothing is known about the thread: its marks stay as the last look left them.
@@ -147,15 +148,6 @@ pub(super) fn observe(
     if record.push.is_some() && red(evidence).is_some() {
         record.first_red_at.get_or_insert(now);
     }
-}
-
-/// Estimated spend in USD, rounded to cents (so token counts alone do not rewrite the comment).
-fn price(tokens: &TokenUsage, pricing: &Pricing) -> f64 {
-    let usd = (tokens.input as f64 * pricing.input
-        + tokens.cached_input as f64 * pricing.cached_input
-        + tokens.output as f64 * pricing.output)
-        / 1_000_000.0;
-    (usd * 100.0).round() / 100.0
 }
 
 fn ci_summary(ci: &CiVerdict) -> Option<CheckSummary> {

@@ -6,7 +6,7 @@ use afk_core::evidence::Check;
 use afk_core::model::{Login, RunId, Timestamp};
 use afk_core::record::{
     Channel, CheckSummary, FixAttempt, PhaseState, PushRecord, Question, RECORD_VERSION, RunRecord,
-    RunStatus, Verdict, VerdictRecord,
+    RunStatus, TurnSpend, Verdict, VerdictRecord,
 };
 use proptest::prelude::*;
 
@@ -190,6 +190,12 @@ prop_compose! {
             first_red_at,
             fixes: fixes.into_iter().map(|(sha, failing, at)| FixAttempt { sha, failing, at }).collect(),
             spend_usd,
+            // A per-turn estimate when there is a spend (the amount is what the comment shows).
+            spend_turns: if spend_usd.is_finite() && spend_usd > 0.0 {
+                vec![TurnSpend { turn: "turn-1".to_owned(), usd: spend_usd, requests: 7 }]
+            } else {
+                Vec::new()
+            },
             question: question.map(|(kind, text)| Question { kind, text }),
             verdict,
         }

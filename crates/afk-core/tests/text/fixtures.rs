@@ -65,6 +65,7 @@ impl RecordBuilder {
             first_red_at: None,
             fixes: Vec::new(),
             spend_usd: 0.0,
+            spend_turns: Vec::new(),
             question: None,
             verdict: None,
             run,

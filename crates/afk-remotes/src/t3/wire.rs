@@ -207,14 +207,20 @@ pub(super) struct OpenRequest<'a> {
 pub(super) struct Activities<'a> {
     pub approvals: Vec<OpenRequest<'a>>,
     pub user_inputs: Vec<OpenRequest<'a>>,
-    /// From the latest `context-window.updated` that carries token counters.
-    pub tokens: Option<TokenUsage>,
+    /// Every `context-window.updated` that carries token counters, oldest first. Each describes
+    /// one model request (T3 fills `inputTokens`/`cachedInputTokens`/`outputTokens` from the
+    /// provider's last request: `lastClaudeUsageIteration` in `ClaudeAdapter.ts`,
+    /// `tokenUsage.last` in `CodexAdapter.ts`); only `totalProcessedTokens` is cumulative.
+    pub tokens: Vec<TokenUsage>,
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ActivityW<'a> {
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    turn_id: Option<LooseStr<'a>>,
     #[serde(borrow, default)]
     summary: Option<LooseStr<'a>>,
     #[serde(borrow, default)]
@@ -287,15 +293,21 @@ impl<'de: 'a, 'a> Visitor<'de> for Fold<Activities<'a>> {
                     };
                     list.retain(|r| r.request_id != id);
                 }
-                "context-window.updated"
-                    if payload.input.is_some()
-                        || payload.cached_input.is_some()
-                        || payload.output.is_some() =>
-                {
-                    out.tokens = Some(TokenUsage {
-                        input: payload.input.unwrap_or(0),
-                        cached_input: payload.cached_input.unwrap_or(0),
-                        output: payload.output.unwrap_or(0),
+                "context-window.updated" => {
+                    // The request's counters; the `last*` twins carry the same numbers and
+                    // stand in when a provider sends only those.
+                    let input = payload.input.or(payload.last_input);
+                    let cached = payload.cached_input.or(payload.last_cached_input);
+                    let output = payload.output.or(payload.last_output);
+                    if input.is_none() && cached.is_none() && output.is_none() {
+                        continue;
+                    }
+                    out.tokens.push(TokenUsage {
+                        input: input.unwrap_or(0),
+                        cached_input: cached.unwrap_or(0),
+                        output: output.unwrap_or(0),
+                        total_processed: payload.total_processed,
+                        turn_id: a.turn_id.and_then(|t| t.0).map(Cow::into_owned),
                     });
                 }
                 _ => {}
@@ -315,6 +327,10 @@ struct Payload<'a> {
     input: Option<u64>,
     cached_input: Option<u64>,
     output: Option<u64>,
+    last_input: Option<u64>,
+    last_cached_input: Option<u64>,
+    last_output: Option<u64>,
+    total_processed: Option<u64>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Payload<'a> {
@@ -339,6 +355,12 @@ impl<'de: 'a, 'a> Visitor<'de> for PayloadVisitor<'a> {
                 Key::InputTokens => p.input = map.next_value::<LooseU64>()?.0,
                 Key::CachedInputTokens => p.cached_input = map.next_value::<LooseU64>()?.0,
                 Key::OutputTokens => p.output = map.next_value::<LooseU64>()?.0,
+                Key::LastInputTokens => p.last_input = map.next_value::<LooseU64>()?.0,
+                Key::LastCachedInputTokens => {
+                    p.last_cached_input = map.next_value::<LooseU64>()?.0;
+                }
+                Key::LastOutputTokens => p.last_output = map.next_value::<LooseU64>()?.0,
+                Key::TotalProcessedTokens => p.total_processed = map.next_value::<LooseU64>()?.0,
                 Key::Question | Key::Id | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -358,6 +380,10 @@ enum Key {
     InputTokens,
     CachedInputTokens,
     OutputTokens,
+    LastInputTokens,
+    LastCachedInputTokens,
+    LastOutputTokens,
+    TotalProcessedTokens,
     Other,
 }
 
@@ -378,6 +404,10 @@ impl<'de> Deserialize<'de> for Key {
                     "inputTokens" => Key::InputTokens,
                     "cachedInputTokens" => Key::CachedInputTokens,
                     "outputTokens" => Key::OutputTokens,
+                    "lastInputTokens" => Key::LastInputTokens,
+                    "lastCachedInputTokens" => Key::LastCachedInputTokens,
+                    "lastOutputTokens" => Key::LastOutputTokens,
+                    "totalProcessedTokens" => Key::TotalProcessedTokens,
                     _ => Key::Other,
                 })
             }

@@ -195,7 +195,7 @@ fn literal(o: &Map<String, Value>, key: &str, allowed: &[&str]) -> Decoded<Strin
 fn runtime_modes(version: T3Version) -> &'static [&'static str] {
     match version {
         T3Version::V0_0_27 => &["approval-required", "auto-accept-edits", "full-access"],
-        T3Version::V0_0_33 => &[
+        T3Version::V0_0_33 | T3Version::V0_0_34 => &[
             "approval-required",
             "auto-accept-edits",
             "auto",
@@ -285,7 +285,7 @@ pub fn decode(body: &Value, version: T3Version) -> Decoded<(String, Command)> {
     };
     let kind = string(o, "type")?;
     let command_id = trimmed(o, "commandId")?;
-    let modern = version == T3Version::V0_0_33;
+    let modern = version.modern();
     let cmd = match kind.as_str() {
         "project.create" => {
             string(o, "createdAt")?;
@@ -579,7 +579,7 @@ impl State {
                 if self.project(&project_id).is_some() {
                     return Err(format!("Project '{project_id}' already exists."));
                 }
-                if self.version == T3Version::V0_0_33
+                if self.version.modern()
                     && self.projects().iter().any(|p| {
                         p.deleted_at.is_none()
                             && Path::new(&p.workspace_root) == Path::new(&workspace_root)
@@ -672,7 +672,7 @@ impl State {
                     T3Version::V0_0_27 => chrono::DateTime::parse_from_rfc3339(&created_at)
                         .map(|d| d.with_timezone(&Utc))
                         .unwrap_or(now),
-                    T3Version::V0_0_33 => now,
+                    T3Version::V0_0_33 | T3Version::V0_0_34 => now,
                 };
                 self.start_turn(&thread_id, &message_id, &text, message_at, now)
                     .ok_or_else(|| format!("Thread '{thread_id}' does not exist."))

@@ -206,8 +206,10 @@ pub struct ActiveTurn {
     pub phase: Phase,
     pub script: ScriptedTurn,
     pub duration: i64,
-    /// The turn's token usage has been reported (`context-window.updated`).
-    pub tokens_recorded: bool,
+    /// Requests reported so far (one `context-window.updated` each).
+    pub requests_reported: u32,
+    /// When the session first reported the turn running (requests are spread from here).
+    pub running_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -411,7 +413,8 @@ impl State {
             },
             script,
             duration,
-            tokens_recorded: false,
+            requests_reported: 0,
+            running_since: None,
         });
         Some(seq)
     }
@@ -433,21 +436,84 @@ impl State {
                 }
             }
         }
+        self.auto_archive(now);
         done
+    }
+
+    /// The auto-archive janitor of 0.0.34 (T3 Code `apps/server/src/autoArchive/
+    /// AutoArchiveJanitor.ts`): with `autoArchiveSettledAfter` set, it sweeps every 10 minutes
+    /// (`AUTO_ARCHIVE_POLL_INTERVAL`) and archives each thread that is not archived, has no
+    /// pending approval or question, whose session is not `starting`/`running`, and whose last
+    /// activity (latest user message, or the latest turn's requested/started/completed time;
+    /// no thread here carries a `settledOverride`) is at least that long ago. The simulator
+    /// sweeps when it is next asked anything at or after the sweep's time.
+    fn auto_archive(&mut self, now: DateTime<Utc>) {
+        let Some(after) = self
+            .auto_archive_after_secs
+            .filter(|_| self.version.auto_archives())
+        else {
+            return;
+        };
+        if self
+            .last_archive_sweep
+            .is_some_and(|l| now < l + TimeDelta::minutes(10))
+        {
+            return;
+        }
+        self.last_archive_sweep = Some(now);
+        let window = TimeDelta::seconds(after.max(0));
+        let mut archived = Vec::new();
+        for t in &self.threads {
+            if t.archived_at.is_some() || t.deleted_at.is_some() {
+                continue;
+            }
+            if !t.pending_approvals().is_empty() || !t.pending_user_input().is_empty() {
+                continue;
+            }
+            let status = t.session.as_ref().map(|s| s.status);
+            if matches!(status, Some("starting" | "running")) || t.active.is_some() {
+                continue;
+            }
+            let turn = t.latest_turn.as_ref();
+            let last = [
+                t.latest_user_message_at().map(|m| m.0),
+                turn.map(|l| l.requested_at.0),
+                turn.and_then(|l| l.started_at.map(|s| s.0)),
+                turn.and_then(|l| l.completed_at.map(|c| c.0)),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if last.is_some_and(|l| now - l >= window) {
+                archived.push(t.id.clone());
+            }
+        }
+        for id in archived {
+            // `thread.archive` with a server-minted command id: an event like any other.
+            self.bump(now);
+            if let Some(t) = self.thread_mut(&id) {
+                t.archived_at = Some(Ts(now));
+                t.updated_at = Ts(now);
+            }
+        }
     }
 
     fn next_step(&self, i: usize, now: DateTime<Utc>) -> Option<Step> {
         let a = self.threads.get(i)?.active.as_ref()?;
         match &a.phase {
             Phase::Pending { start_at } if *start_at <= now => Some(Step::Start(*start_at)),
-            Phase::Running { until } if *until <= now => Some(Step::Outcome(*until)),
+            Phase::Running { until } => match a.next_request_at() {
+                Some(at) if at <= now && at < *until => Some(Step::Request(at)),
+                _ if *until <= now => Some(Step::Outcome(*until)),
+                _ => None,
+            },
             _ => None,
         }
     }
 
     fn apply_step(&mut self, i: usize, step: Step) -> Option<TurnCompletion> {
         let at = match step {
-            Step::Start(at) | Step::Outcome(at) => at,
+            Step::Start(at) | Step::Request(at) | Step::Outcome(at) => at,
         };
         let seq = self.bump(at);
         let workspace_root = {
@@ -471,7 +537,13 @@ impl State {
                     active.phase = Phase::Running {
                         until: at + TimeDelta::seconds(a.duration),
                     };
+                    active.running_since.get_or_insert(at);
                 }
+                None
+            }
+            Step::Request(at) => {
+                let next = a.requests_reported + 1;
+                t.report_requests(next, at, seq);
                 None
             }
             Step::Outcome(at) => {
@@ -652,7 +724,31 @@ impl State {
 
 enum Step {
     Start(DateTime<Utc>),
+    /// The next model request reports its usage.
+    Request(DateTime<Utc>),
     Outcome(DateTime<Utc>),
+}
+
+impl ActiveTurn {
+    fn requests(&self) -> u32 {
+        self.script
+            .requests
+            .unwrap_or(super::DEFAULT_REQUESTS)
+            .max(1)
+    }
+
+    /// When the next request reports: request k of n at `k/n` of the running time (the last
+    /// one with the outcome).
+    fn next_request_at(&self) -> Option<DateTime<Utc>> {
+        let n = self.requests();
+        let since = self.running_since?;
+        if self.requests_reported >= n {
+            return None;
+        }
+        let k = i64::from(self.requests_reported + 1);
+        let millis = self.duration.max(0) * 1_000 * k / i64::from(n);
+        Some(since + TimeDelta::milliseconds(millis))
+    }
 }
 
 /// The turn an activity belongs to (none for thread-level activities).
@@ -686,42 +782,66 @@ impl Thread {
         self.updated_at = Ts(at);
     }
 
-    /// Reports the active turn's token usage once (`context-window.updated`, with the thread's
-    /// running totals and the turn's share in `last*Tokens`).
-    fn record_tokens(&mut self, at: DateTime<Utc>, seq: u64) {
-        let Some(a) = self.active.as_mut() else {
+    /// Reports the active turn's requests up to the `upto`-th, one `context-window.updated`
+    /// each, as T3 projects a provider's usage report (`thread.token-usage.updated` →
+    /// `context-window.updated` in `ProviderRuntimeIngestion.ts`): `inputTokens` (cached part
+    /// included), `cachedInputTokens`, `outputTokens` and their `last*` twins describe that one
+    /// request (Claude: `lastClaudeUsageIteration`; Codex: `tokenUsage.last`); only
+    /// `totalProcessedTokens` is the thread's running total.
+    fn report_requests(&mut self, upto: u32, at: DateTime<Utc>, seq: u64) {
+        let Some(a) = self.active.clone() else {
             return;
         };
-        if a.tokens_recorded {
-            return;
+        let n = a.requests();
+        let upto = upto.min(n);
+        let turn = a.script.tokens.unwrap_or_default();
+        for k in a.requests_reported + 1..=upto {
+            let share = |v: u64| {
+                let base = v / u64::from(n);
+                if k == n {
+                    v - base * u64::from(n - 1)
+                } else {
+                    base
+                }
+            };
+            let request = TokenCounts {
+                input: share(turn.input),
+                cached_input: share(turn.cached_input),
+                output: share(turn.output),
+            };
+            let total = &mut self.tokens_total;
+            total.input += request.input;
+            total.cached_input += request.cached_input;
+            total.output += request.output;
+            let processed = total.input + total.output;
+            self.push_activity(
+                &a,
+                "info",
+                "context-window.updated",
+                Cow::Borrowed("Context window updated"),
+                Payload::ContextWindow {
+                    used_tokens: request.input,
+                    total_processed_tokens: processed,
+                    max_tokens: 200_000,
+                    input_tokens: request.input,
+                    cached_input_tokens: request.cached_input,
+                    output_tokens: request.output,
+                    last_input_tokens: request.input,
+                    last_cached_input_tokens: request.cached_input,
+                    last_output_tokens: request.output,
+                },
+                at,
+                seq,
+            );
         }
-        a.tokens_recorded = true;
-        let a = a.clone();
-        let tokens = a.script.tokens.unwrap_or_default();
-        let total = &mut self.tokens_total;
-        total.input += tokens.input;
-        total.cached_input += tokens.cached_input;
-        total.output += tokens.output;
-        let total = *total;
-        self.push_activity(
-            &a,
-            "info",
-            "context-window.updated",
-            Cow::Borrowed("Context window updated"),
-            Payload::ContextWindow {
-                used_tokens: tokens.input + tokens.output,
-                total_processed_tokens: total.input + total.output,
-                max_tokens: 200_000,
-                input_tokens: total.input,
-                cached_input_tokens: total.cached_input,
-                output_tokens: total.output,
-                last_input_tokens: tokens.input,
-                last_cached_input_tokens: tokens.cached_input,
-                last_output_tokens: tokens.output,
-            },
-            at,
-            seq,
-        );
+        if let Some(active) = self.active.as_mut() {
+            active.requests_reported = active.requests_reported.max(upto);
+        }
+    }
+
+    /// Reports every request of the active turn not reported yet (the turn's outcome).
+    fn record_tokens(&mut self, at: DateTime<Utc>, seq: u64) {
+        self.report_requests(u32::MAX, at, seq);
     }
 
     fn wait(&mut self, request_id: String) {

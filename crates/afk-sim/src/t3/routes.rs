@@ -282,6 +282,13 @@ struct SetVersion {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AutoArchive {
+    /// `autoArchiveSettledAfter` in seconds; `null` never archives.
+    after_secs: Option<i64>,
+}
+
+#[derive(Deserialize)]
 struct AddToken {
     token: String,
     scopes: Vec<String>,
@@ -301,13 +308,20 @@ struct Duration {
     duration_secs: i64,
 }
 
-/// `/__sim/t3/*`: version, tokens, turn scripts and timing, the command log, bench seeding.
+/// `/__sim/t3/*`: version, the auto-archive setting, tokens, turn scripts and timing, the command log, bench seeding.
 pub fn control(world: Arc<World>) -> Router {
     Router::new()
         .route(
             "/__sim/t3/version",
             post(|AxState(w): AxState<Arc<World>>, Json(v): Json<SetVersion>| async move {
                 lock(&w.t3).set_version(v.version);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/__sim/t3/auto-archive",
+            post(|AxState(w): AxState<Arc<World>>, Json(a): Json<AutoArchive>| async move {
+                lock(&w.t3).auto_archive_after_secs = a.after_secs;
                 StatusCode::NO_CONTENT
             }),
         )

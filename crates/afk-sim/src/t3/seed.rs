@@ -235,6 +235,7 @@ fn approval(thread: &str, turn: usize, k: usize, kind: &'static str) -> Activity
     }
 }
 
+/// One request's usage (per-request counters, cumulative `totalProcessedTokens`, as T3).
 fn context_window(total: &mut TokenCounts) -> ActivityParts {
     let turn = TokenCounts::default();
     total.input += turn.input;
@@ -245,12 +246,12 @@ fn context_window(total: &mut TokenCounts) -> ActivityParts {
         "context-window.updated",
         Cow::Borrowed("Context window updated"),
         Payload::ContextWindow {
-            used_tokens: turn.input + turn.output,
+            used_tokens: turn.input,
             total_processed_tokens: total.input + total.output,
             max_tokens: 200_000,
-            input_tokens: total.input,
-            cached_input_tokens: total.cached_input,
-            output_tokens: total.output,
+            input_tokens: turn.input,
+            cached_input_tokens: turn.cached_input,
+            output_tokens: turn.output,
             last_input_tokens: turn.input,
             last_cached_input_tokens: turn.cached_input,
             last_output_tokens: turn.output,

@@ -425,6 +425,7 @@ async fn turns_follow_the_clock_and_scripts() {
             },
             duration_secs: Some(10),
             tokens: None,
+            requests: None,
         },
     );
     assert_eq!(dispatch(&r, turn("t", "c3")).await.status, 200);

@@ -61,7 +61,7 @@ struct Scalars<'a> {
 }
 
 fn scalars(t: &Thread, version: T3Version) -> Scalars<'_> {
-    let modern = (version == T3Version::V0_0_33).then_some(None);
+    let modern = version.modern().then_some(None);
     Scalars {
         id: &t.id,
         project_id: &t.project_id,
@@ -264,7 +264,7 @@ struct Environment {
 pub fn environment(version: T3Version) -> Vec<u8> {
     let capabilities = match version {
         T3Version::V0_0_27 => serde_json::json!({"repositoryIdentity": true}),
-        T3Version::V0_0_33 => serde_json::json!({
+        T3Version::V0_0_33 | T3Version::V0_0_34 => serde_json::json!({
             "repositoryIdentity": true,
             "threadSettlement": true,
             "threadSnooze": true,

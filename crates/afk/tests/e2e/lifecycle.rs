@@ -152,3 +152,146 @@ async fn no_secret_ever_appears_in_output_or_comments() {
         }
     }
 }
+
+/// Rewrites the scenario's config with a per-run budget.
+fn set_budget(h: &Harness, usd: f64) {
+    let text = std::fs::read_to_string(&h.setup.config_path).expect("config");
+    let text = text.replacen(
+        "[limits]\n",
+        &format!("[limits]\nmax_budget_usd = {usd:.2}\n"),
+        1,
+    );
+    std::fs::write(&h.setup.config_path, text).expect("config written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_small_requests_cross_the_budget_and_stop_the_run_before_a_push() {
+    use afk_sim::infra::lock;
+    use afk_sim::t3::{ScriptedTurn, TokenCounts};
+    use serde_json::Value;
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    set_budget(&h, 5.0);
+    // 400 requests over the 600 s turn, each 20k input (15k cached) and 800 output: $0.0315
+    // a request, $12.60 for the turn. T3 reports each request on its own; the last snapshot
+    // alone prices at 8 cents, which is all a running-total reading would ever have seen.
+    let thread = format!("afk-{}-{n}-1", repo.replace('/', "__"));
+    lock(&h.world.t3).script_next_turn(
+        &thread,
+        ScriptedTurn {
+            duration_secs: Some(600),
+            tokens: Some(TokenCounts {
+                input: 8_000_000,
+                cached_input: 6_000_000,
+                output: 320_000,
+            }),
+            requests: Some(400),
+            ..ScriptedTurn::default()
+        },
+    );
+    let record = h.run_to_verdict(10).await;
+    let v = record.verdict.clone().expect("verdict");
+    assert_eq!(v.verdict, Verdict::NeedsHuman, "{}", v.reason);
+    assert!(v.reason.contains("budget"), "{}", v.reason);
+    assert!(record.push.is_none(), "stopped before any push");
+    assert!(
+        record.spend_usd >= 5.0 && record.spend_usd < 12.6,
+        "{}",
+        record.spend_usd
+    );
+    let requests: u64 = record.spend_turns.iter().map(|t| t.requests).sum();
+    assert!((150..400).contains(&requests), "{requests}");
+    assert_eq!(
+        h.t3_commands("thread.turn.interrupt").len(),
+        1,
+        "the agent is stopped"
+    );
+    let spend = format!(
+        "≈ ${:.2}, estimated from {requests} requests",
+        record.spend_usd
+    );
+    let comments = h.comments(&repo, n);
+    assert!(
+        comments.iter().any(|c| c.body.contains(&spend)),
+        "{spend} not in the comment"
+    );
+    let ntfy = h.ntfy();
+    assert_eq!(ntfy.len(), 1, "{ntfy:?}");
+    assert!(ntfy[0].message.contains(&spend), "{}", ntfy[0].message);
+    assert!(
+        h.slack().iter().any(|p| p.text.contains(&spend)
+            || Value::Array(p.blocks.clone()).to_string().contains(&spend)),
+        "{spend} not in the Slack doorbell"
+    );
+}
+
+/// Newer T3 (0.0.34 here) with its auto-archive janitor set to archive threads quiet for a
+/// minute: a thread afk still watches can leave `/shell` and 404 on detail.
+fn auto_archiving_t3(h: &Harness) {
+    use afk_sim::infra::lock;
+    let mut t3 = lock(&h.world.t3);
+    t3.set_version(afk_sim::t3::T3Version::V0_0_34);
+    t3.auto_archive_after_secs = Some(60);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_thread_t3_archived_still_lands() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    auto_archiving_t3(&h);
+    let thread = format!("afk-{}-{n}-1", repo.replace('/', "__"));
+    // Dispatch, and let the agent finish its turn (it pushes as it completes).
+    h.round(300).await;
+    h.round(300).await;
+    h.round(0).await;
+    // afk's CronJob is late (suspended, or the cluster busy): T3 archives the settled thread.
+    h.world.sim.clock.advance_secs(1_500);
+    let record = h.run_to_verdict(10).await;
+    assert!(
+        archived(&h, &thread),
+        "the thread was archived while afk watched it"
+    );
+    let v = record.verdict.expect("verdict");
+    assert_eq!(v.verdict, Verdict::Done, "{}", v.reason);
+    assert!(
+        record.thread_missing_since.is_none(),
+        "never seen as missing"
+    );
+    assert!(!h.issue_open(&repo, n));
+}
+
+fn archived(h: &Harness, thread: &str) -> bool {
+    afk_sim::infra::lock(&h.world.t3).is_archived(thread)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_whose_thread_t3_archived_is_not_paged_as_thread_lost() {
+    use afk_sim::infra::lock;
+    use afk_sim::t3::{ScriptedTurn, TurnOutcome};
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    auto_archiving_t3(&h);
+    let thread = format!("afk-{}-{n}-1", repo.replace('/', "__"));
+    lock(&h.world.t3).script_next_turn(
+        &thread,
+        ScriptedTurn {
+            outcome: TurnOutcome::Error {
+                message: "provider crashed: out of credits".into(),
+            },
+            duration_secs: Some(120),
+            ..ScriptedTurn::default()
+        },
+    );
+    h.round(300).await;
+    // The turn failed at 125 s; T3 archives the quiet thread before afk's next tick.
+    h.world.sim.clock.advance_secs(900);
+    let record = h.run_to_verdict(10).await;
+    assert!(archived(&h, &thread), "archived");
+    let v = record.verdict.expect("verdict");
+    assert_eq!(v.verdict, Verdict::NeedsHuman, "{}", v.reason);
+    assert!(!v.reason.contains("lost"), "{}", v.reason);
+    assert!(v.reason.contains("out of credits"), "{}", v.reason);
+    let ntfy = h.ntfy();
+    assert_eq!(ntfy.len(), 1, "{ntfy:?}");
+    assert!(!ntfy[0].message.contains("lost"), "{}", ntfy[0].message);
+}
