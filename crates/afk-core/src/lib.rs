@@ -19,5 +19,6 @@ pub mod model;
 pub mod notice;
 pub mod plan;
 pub mod policy;
+pub mod preflight;
 pub mod prompt;
 pub mod record;

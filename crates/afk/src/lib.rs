@@ -5,6 +5,7 @@
 //! prints the plan.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod env;
 pub mod logging;

@@ -35,6 +35,7 @@ use crate::world::World;
 pub fn router(world: Arc<World>) -> Router {
     let p = "/api/v1/repos/{owner}/{repo}";
     Router::new()
+        .route("/api/v1/user", get(authenticated_user))
         .route(p, get(get_repo))
         .route(&format!("{p}/labels"), get(repo_labels).post(create_label))
         .route(&format!("{p}/issues"), get(list_issues))
@@ -75,6 +76,11 @@ pub fn router(world: Arc<World>) -> Router {
         .route(&format!("{p}/actions/runs"), get(action_runs))
         .fallback(|| async { error_response(&ApiError::not_found(), "") })
         .with_state(world)
+}
+
+/// `GET /user`: the account the token authenticates as.
+async fn authenticated_user(cx: Ctx) -> Response {
+    cx.run(|st, call| Ok(Reply::ok(json::user(st, &call.caller, call.urls))))
 }
 
 async fn get_repo(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {

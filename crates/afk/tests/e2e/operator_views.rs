@@ -1,0 +1,217 @@
+//! Operator views: the preflight check (`--check`) against the simulators, read-only.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use afk_sim::infra::{RequestRecord, lock};
+use serde_json::Value;
+
+use crate::harness::{Harness, SECRETS};
+
+/// What one `--check` run printed and returned.
+struct Checked {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Checked {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("--check printed no JSON ({e}):\n{}", self.stdout))
+    }
+
+    fn assert_no_secret(&self) {
+        for s in SECRETS {
+            assert!(!self.stdout.contains(s), "a secret on stdout");
+            assert!(!self.stderr.contains(s), "a secret on stderr");
+        }
+    }
+}
+
+/// Runs `<bin> --check` with the scenario's config.
+async fn check(
+    h: &Harness,
+    bin: &Path,
+    config: &Path,
+    json: bool,
+    env: &[(&str, &str)],
+) -> Checked {
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg("--check")
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json"])
+        .args(["--output", if json { "json" } else { "text" }])
+        .env("AFK_NOW", h.world.sim.now().to_rfc3339())
+        .env_remove("AFK_KILL_SWITCH")
+        .env_remove("AFK_ALLOWLIST")
+        .env_remove("AFK_CONFIG")
+        .env_remove("AFK_OUTPUT")
+        .env_remove("RUST_LOG")
+        .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("--check runs");
+    Checked {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn non_gets(log: &[RequestRecord]) -> Vec<String> {
+    log.iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{:?} {} {}", r.remote, r.method, r.path))
+        .collect()
+}
+
+fn row<'a>(report: &'a Value, check: &str) -> &'a Value {
+    report["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["check"] == check))
+        .unwrap_or_else(|| panic!("no {check:?} row in {report:#}"))
+}
+
+fn statuses(report: &Value) -> Vec<String> {
+    report["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| format!("{} {} {}", r["check"], r["target"], r["status"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_on_a_healthy_forgejo_setup_passes_with_reads_only() {
+    let h = Harness::new("forgejo").await;
+    let (repo, _) = h.repo();
+    h.reset_log();
+    let run = check(&h, &h.bins.watch, &h.setup.config_path, true, &[]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["ok"], true, "{:?}", statuses(&report));
+    assert_eq!(report["binary"], "afk-watch");
+    for check in [
+        "tracker token",
+        "repo readable",
+        "bot permission",
+        "t3 server",
+        "t3 auth",
+        "woodpecker repo",
+        "kube rollout read",
+        "ntfy",
+    ] {
+        assert_eq!(row(&report, check)["status"], "ok", "{check}: {report:#}");
+    }
+    assert_eq!(row(&report, "repo readable")["target"], repo.as_str());
+    assert_eq!(row(&report, "slack")["status"], "warn");
+    assert!(
+        row(&report, "slack")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not contacted")),
+        "{report:#}"
+    );
+    let log = h.requests();
+    assert!(!log.is_empty(), "--check reached no remote");
+    assert!(
+        non_gets(&log).is_empty(),
+        "--check wrote: {:?}",
+        non_gets(&log)
+    );
+    assert!(
+        lock(&h.world.ntfy).messages.is_empty(),
+        "ntfy was published to"
+    );
+    assert!(h.slack().is_empty(), "slack was posted to");
+    run.assert_no_secret();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_each_broken_remote_as_a_row_and_exits_1() {
+    let h = Harness::new("landed").await;
+    // A wrong T3 token, a classic tracker token without the repo scope, a missing
+    // ntfy token file: three failing rows, and the other checks still run.
+    let secrets = h.setup.dir.join("secrets");
+    std::fs::write(secrets.join("t3-token"), "not-a-t3-token\n").expect("write");
+    std::fs::remove_file(secrets.join("ntfy-token")).expect("remove");
+    lock(&h.world.github).set_token_scopes(afk_sim::scenario::TRACKER_TOKEN, "read:user");
+    h.reset_log();
+    let run = check(&h, &h.bins.poll, &h.setup.config_path, true, &[]).await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["ok"], false);
+    assert_eq!(row(&report, "t3 server")["status"], "ok");
+    assert_eq!(row(&report, "t3 auth")["status"], "fail", "{report:#}");
+    assert_eq!(row(&report, "token scopes")["status"], "fail", "{report:#}");
+    assert!(row(&report, "token scopes")["fix"].is_string());
+    let ntfy_file = report["rows"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter().find(|r| {
+                r["check"] == "secret file"
+                    && r["target"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("ntfy-token"))
+            })
+        })
+        .expect("a row for the ntfy token file");
+    assert_eq!(ntfy_file["status"], "fail");
+    assert_eq!(row(&report, "bot permission")["status"], "ok");
+    // afk-poll does not read CI or rollouts: no such rows.
+    assert!(
+        report["rows"]
+            .as_array()
+            .is_some_and(|rows| !rows.iter().any(|r| r["check"] == "kube rollout read")),
+        "{report:#}"
+    );
+    let log = h.requests();
+    assert!(
+        non_gets(&log).is_empty(),
+        "--check wrote: {:?}",
+        non_gets(&log)
+    );
+    run.assert_no_secret();
+    // The text table shows the same, with the fixes.
+    let text = check(&h, &h.bins.poll, &h.setup.config_path, false, &[]).await;
+    assert_eq!(text.code, Some(1));
+    assert!(text.stdout.contains("t3 auth"), "{}", text.stdout);
+    assert!(text.stdout.contains("FAIL"), "{}", text.stdout);
+    assert!(text.stdout.contains("fix: "), "{}", text.stdout);
+    assert!(text.stdout.contains("checks FAILED"), "{}", text.stdout);
+    text.assert_no_secret();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_runs_its_reads_with_the_kill_switch_on_and_exits_2_on_a_bad_config() {
+    let h = Harness::new("landed").await;
+    h.reset_log();
+    let run = check(
+        &h,
+        &h.bins.poll,
+        &h.setup.config_path,
+        true,
+        &[("AFK_KILL_SWITCH", "true")],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(row(&report, "kill switch")["status"], "warn");
+    assert_eq!(row(&report, "tracker token")["status"], "ok");
+    assert!(non_gets(&h.requests()).is_empty());
+
+    let bad = h.setup.dir.join("bad.toml");
+    std::fs::write(&bad, "kill_switch = false\nno_such_key = 1\n").expect("write");
+    h.reset_log();
+    let run = check(&h, &h.bins.watch, &bad, true, &[]).await;
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("no_such_key"), "{}", run.stderr);
+    assert!(h.requests().is_empty(), "a bad config made requests");
+}
