@@ -22,3 +22,4 @@ pub mod policy;
 pub mod preflight;
 pub mod prompt;
 pub mod record;
+pub mod report;

@@ -167,6 +167,20 @@ impl Tracker {
         }
     }
 
+    /// At most `limit` issues of any state updated since `since`, most recently updated first
+    /// (one page, read-only; the fleet report).
+    pub async fn recently_updated(
+        &self,
+        repo: &RepoName,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Issue>> {
+        match self {
+            Tracker::GitHub(c) => c.recently_updated(repo, since, limit).await,
+            Tracker::Forgejo(c) => c.recently_updated(repo, since, limit).await,
+        }
+    }
+
     /// The body's last edit and the native blockers, where the forge has them.
     pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
         match self {

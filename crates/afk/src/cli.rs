@@ -49,6 +49,10 @@ pub struct Args {
     /// 2 config error. Writes nothing, ever.
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
+    /// afk-watch only: print the fleet view (live runs with phase, age, spend and links; the
+    /// most recent verdicts) and exit. Reads only.
+    #[arg(long, conflicts_with_all = ["dry_run", "check"])]
+    pub report: bool,
 }
 
 /// How a tick ended (SPEC §9).
@@ -102,6 +106,9 @@ pub fn main(tick: TickKind) -> ExitCode {
     };
     if args.check {
         return runtime.block_on(crate::check::run(tick, &args)).into();
+    }
+    if args.report {
+        return runtime.block_on(crate::report::run(tick, &args)).into();
     }
     runtime.block_on(crate::run(tick, &args)).into()
 }

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod output;
 pub mod poll;
 pub mod remotes;
+pub mod report;
 pub mod watch;
 
 use afk_core::config::Config;

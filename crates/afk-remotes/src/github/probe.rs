@@ -4,14 +4,16 @@
 //! Wire facts: `GET /user` answers the authenticated account; classic personal access tokens
 //! and OAuth tokens also get an `X-OAuth-Scopes` header listing their scopes (fine-grained
 //! tokens and app tokens get none). `GET /repos/{owner}/{repo}/labels` lists the repo's labels,
-//! `per_page` at most 100, paginated with `Link`.
+//! `per_page` at most 100, paginated with `Link`. The issue list takes `sort=updated`,
+//! `direction=desc` and `since` (ISO 8601, issues updated at or after it).
 
 use serde::Deserialize;
 
-use super::{GitHub, repo_path};
+use super::wire::WireIssue;
+use super::{GitHub, enc, repo_path};
 use crate::error::Result;
-use crate::tracker::Account;
-use afk_core::model::RepoName;
+use crate::tracker::{Account, Issue};
+use afk_core::model::{RepoName, Timestamp};
 
 #[derive(Deserialize)]
 struct WireUser {
@@ -45,5 +47,24 @@ impl GitHub {
         let first = format!("{}/labels?per_page=100", repo_path(repo));
         let labels: Vec<WireLabel> = self.http.get_all(&first, |p| p.json()).await?;
         Ok(labels.into_iter().map(|l| l.name).collect())
+    }
+
+    /// At most `limit` (≤ 100) issues and pull requests of any state updated since `since`,
+    /// most recently updated first: one page, for the fleet report's recent verdicts.
+    pub async fn recently_updated(
+        &self,
+        repo: &RepoName,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Issue>> {
+        let url = format!(
+            "{}/issues?state=all&sort=updated&direction=desc&since={}&per_page={}",
+            repo_path(repo),
+            enc(&since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            limit.clamp(1, 100)
+        );
+        let answer = self.http.get(&url, &[200]).await?;
+        let items: Vec<WireIssue> = answer.json()?;
+        Ok(items.into_iter().map(WireIssue::into_issue).collect())
     }
 }

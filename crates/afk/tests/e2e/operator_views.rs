@@ -1,4 +1,5 @@
-//! Operator views: the preflight check (`--check`) against the simulators, read-only.
+//! Operator views against the simulators, both read-only: the preflight check (`--check`) and
+//! the fleet view (`afk-watch --report`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -37,8 +38,20 @@ async fn check(
     json: bool,
     env: &[(&str, &str)],
 ) -> Checked {
+    run_with(h, bin, "--check", config, json, env).await
+}
+
+/// Runs `<bin> <flag>` with the scenario's config.
+async fn run_with(
+    h: &Harness,
+    bin: &Path,
+    flag: &str,
+    config: &Path,
+    json: bool,
+    env: &[(&str, &str)],
+) -> Checked {
     let mut cmd = tokio::process::Command::new(bin);
-    cmd.arg("--check")
+    cmd.arg(flag)
         .arg("--config")
         .arg(config)
         .args(["--log-format", "json"])
@@ -214,4 +227,94 @@ async fn check_runs_its_reads_with_the_kill_switch_on_and_exits_2_on_a_bad_confi
     assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("no_such_key"), "{}", run.stderr);
     assert!(h.requests().is_empty(), "a bad config made requests");
+}
+
+async fn report(h: &Harness, json: bool) -> Checked {
+    let run = run_with(
+        h,
+        &h.bins.watch,
+        "--report",
+        &h.setup.config_path,
+        json,
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    run.assert_no_secret();
+    run
+}
+
+async fn report_lists_a_live_run_then_its_verdict(scenario: &str) {
+    let h = Harness::new(scenario).await;
+    let (repo, n) = h.repo();
+    let p = h.tick(afk_sim::driver::Tick::Poll).await;
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    h.world.sim.clock.advance_secs(600);
+    h.reset_log();
+    let live = report(&h, true).await.json();
+    assert!(non_gets(&h.requests()).is_empty(), "--report wrote");
+    let runs = live["live"].as_array().expect("live runs");
+    assert_eq!(runs.len(), 1, "{live:#}");
+    assert_eq!(runs[0]["repo"], repo.as_str());
+    assert_eq!(runs[0]["issue"], n);
+    assert_eq!(runs[0]["phase"], "agent", "{live:#}");
+    assert_eq!(runs[0]["age_secs"], 600);
+    assert!(
+        runs[0]["thread_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("afk-"))
+    );
+    assert!(
+        runs[0]["issue_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/{n}")))
+    );
+    assert_eq!(live["recent"].as_array().map(Vec::len), Some(0));
+
+    let record = h.run_to_verdict(40).await;
+    let verdict = record.verdict.as_ref().expect("a verdict").verdict;
+    h.reset_log();
+    let after = report(&h, true).await.json();
+    assert!(non_gets(&h.requests()).is_empty(), "--report wrote");
+    assert_eq!(after["live"].as_array().map(Vec::len), Some(0), "{after:#}");
+    let recent = after["recent"].as_array().expect("recent verdicts");
+    assert_eq!(recent.len(), 1, "{after:#}");
+    assert_eq!(recent[0]["issue"], n);
+    assert_eq!(recent[0]["verdict"], verdict.as_str());
+    let text = report(&h, false).await;
+    assert!(text.stdout.contains("live runs (0)"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains(&format!("{repo}#{n}  {}", verdict.as_str())),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_lists_live_runs_and_recent_verdicts_on_github() {
+    report_lists_a_live_run_then_its_verdict("landed").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_lists_live_runs_and_recent_verdicts_on_forgejo() {
+    report_lists_a_live_run_then_its_verdict("forgejo").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_is_afk_watch_only() {
+    let h = Harness::new("landed").await;
+    h.reset_log();
+    let run = run_with(
+        &h,
+        &h.bins.poll,
+        "--report",
+        &h.setup.config_path,
+        true,
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("afk-watch"), "{}", run.stderr);
+    assert!(h.requests().is_empty());
 }
