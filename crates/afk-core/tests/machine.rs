@@ -108,6 +108,7 @@ fn config() -> Config {
         },
         woodpecker: None,
         kube: None,
+        metrics: None,
         repos: Default::default(),
     }
 }

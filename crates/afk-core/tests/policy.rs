@@ -254,6 +254,7 @@ fn test_config() -> Config {
         notify: NotifyConfig::default(),
         woodpecker: None,
         kube: None,
+        metrics: None,
         repos: BTreeMap::new(),
     }
 }

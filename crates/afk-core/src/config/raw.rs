@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub(super) notify: Option<RawNotify>,
     pub(super) ci: Option<RawCi>,
     pub(super) kube: Option<RawKube>,
+    pub(super) metrics: Option<RawMetrics>,
     /// Kept untyped so each repo's section is read on its own, with its key in every error.
     pub(super) repos: Option<toml::Table>,
 }
@@ -134,6 +135,13 @@ pub(super) struct RawWoodpecker {
 pub(super) struct RawKube {
     pub(super) context: Option<String>,
     pub(super) api_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) pushgateway_url: Option<String>,
+    pub(super) job: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,5 @@
 //! Operator views against the simulators, both read-only: the preflight check (`--check`) and
-//! the fleet view (`afk-watch --report`).
+//! the fleet view (`afk-watch --report`); and the metrics each tick pushes to a Pushgateway.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -317,4 +317,122 @@ async fn report_is_afk_watch_only() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("afk-watch"), "{}", run.stderr);
     assert!(h.requests().is_empty());
+}
+
+/// Appends `[metrics]` pointing at `url` to the scenario's config.
+fn enable_metrics(h: &Harness, url: &str) {
+    let mut text = std::fs::read_to_string(&h.setup.config_path).expect("config");
+    text.push_str(&format!(
+        "\n[metrics]\npushgateway_url = \"{url}\"\njob = \"afk-e2e\"\n"
+    ));
+    std::fs::write(&h.setup.config_path, text).expect("write config");
+}
+
+fn value(push: &afk_sim::pushgateway::Push, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    push.samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_tick_pushes_its_metrics_and_a_dry_run_pushes_none() {
+    use afk_sim::driver::{Tick, TickOptions};
+    let h = Harness::new("landed").await;
+    let (repo, _) = h.repo();
+    enable_metrics(&h, &h.url(afk_sim::infra::Remote::Pushgateway));
+    let dry = h
+        .tick_with(
+            Tick::Poll,
+            TickOptions {
+                dry_run: true,
+                ..TickOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(dry.code, Some(0), "{}", dry.stderr);
+    assert!(
+        lock(&h.world.pushgateway).pushes.is_empty(),
+        "a dry run pushed metrics"
+    );
+
+    let p = h.tick(Tick::Poll).await;
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    let pushes = afk_sim::pushgateway::pushes(&lock(&h.world.pushgateway));
+    assert_eq!(pushes.len(), 1, "{pushes:?}\n{}", p.stderr);
+    let poll = &pushes[0];
+    assert_eq!(poll.method, "PUT");
+    assert_eq!(
+        poll.grouping,
+        vec![
+            ("job".to_owned(), "afk-e2e".to_owned()),
+            ("tick".to_owned(), "poll".to_owned())
+        ]
+    );
+    assert_eq!(value(poll, "afk_dispatches", &[("repo", &repo)]), Some(1.0));
+    assert_eq!(
+        value(poll, "afk_tick_failed", &[("tick", "poll")]),
+        Some(0.0)
+    );
+    assert!(value(poll, "afk_tick_duration_seconds", &[]).is_some_and(|d| d > 0.0));
+    assert!(value(poll, "afk_github_requests", &[]).is_some_and(|n| n >= 1.0));
+
+    h.world.sim.clock.advance_secs(300);
+    let w = h.tick(Tick::Watch).await;
+    assert_eq!(w.code, Some(0), "{}", w.stderr);
+    let pushes = afk_sim::pushgateway::pushes(&lock(&h.world.pushgateway));
+    let watch = pushes.last().expect("the watch pushed");
+    assert_eq!(watch.grouping[1], ("tick".to_owned(), "watch".to_owned()));
+    assert_eq!(
+        value(watch, "afk_runs", &[("decision", "wait")]),
+        Some(1.0),
+        "{watch:?}"
+    );
+
+    // T3 down: the watch fails (exit 1), and the failure is in its metrics.
+    h.fault(afk_sim::infra::FaultRule {
+        remote: Some(afk_sim::infra::Remote::T3),
+        method: None,
+        path: None,
+        skip: 0,
+        times: None,
+        action: afk_sim::infra::FaultAction::Status {
+            status: 503,
+            body: None,
+            headers: std::collections::BTreeMap::new(),
+        },
+        seen: 0,
+    });
+    let failed = h.tick(Tick::Watch).await;
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    let pushes = afk_sim::pushgateway::pushes(&lock(&h.world.pushgateway));
+    let last = pushes.last().expect("the failed watch pushed");
+    assert_eq!(
+        value(last, "afk_tick_failed", &[("tick", "watch")]),
+        Some(1.0),
+        "{last:?}"
+    );
+    assert!(
+        value(last, "afk_errors", &[("remote", "t3")]).is_some_and(|n| n >= 1.0),
+        "{last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_pushgateway_does_not_fail_the_tick() {
+    use afk_sim::driver::Tick;
+    let h = Harness::new("landed").await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    enable_metrics(&h, &url);
+    let p = h.tick(Tick::Poll).await;
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert!(p.stderr.contains("metrics not pushed"), "{}", p.stderr);
 }
