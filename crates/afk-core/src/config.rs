@@ -60,6 +60,8 @@ pub struct Config {
     pub kube: Option<KubeConfig>,
     /// `[network]`: plain-HTTP policy and response size caps.
     pub network: NetworkConfig,
+    /// `None`: no metrics are pushed.
+    pub metrics: Option<MetricsConfig>,
     /// Per-repo settings, keyed by repo (a repo without a section uses the defaults).
     pub repos: BTreeMap<RepoName, RepoConfig>,
 }
@@ -211,6 +213,16 @@ pub struct KubeConfig {
     /// A plain, unauthenticated API URL (`kubectl proxy`, a local simulator) instead of the
     /// in-cluster or kubeconfig credentials.
     pub api_url: Option<String>,
+}
+
+/// The Prometheus Pushgateway each tick pushes its metrics to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// An http(s) URL, stored without a trailing `/`.
+    pub pushgateway_url: String,
+    /// The `job` grouping label (default `afk`); each binary pushes its own group
+    /// (`/metrics/job/<job>/tick/<poll|watch>`).
+    pub job: String,
 }
 
 /// Where a repo's CI verdict comes from.
@@ -380,6 +392,7 @@ impl Config {
             woodpecker: None,
             kube: None,
             network: NetworkConfig::default(),
+            metrics: None,
             repos: BTreeMap::new(),
         }
     }

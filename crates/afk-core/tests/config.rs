@@ -1182,3 +1182,24 @@ fn response_caps_are_bounded_and_named() {
         assert_names(&err, &format!("network.{key}"), bad);
     }
 }
+
+#[test]
+fn metrics_push_to_a_pushgateway_only_when_configured() {
+    let none = parse("[metrics]\n").expect("an empty [metrics] parses");
+    assert_eq!(none.metrics, None);
+    let c =
+        parse("[metrics]\npushgateway_url = \"http://pgw.monitoring:9091/\"\n").expect("parses");
+    let m = c.metrics.expect("metrics configured");
+    assert_eq!(m.pushgateway_url, "http://pgw.monitoring:9091");
+    assert_eq!(m.job, "afk");
+    let custom = parse("[metrics]\npushgateway_url = \"https://pgw\"\njob = \"afk-prod\"\n")
+        .expect("parses");
+    assert_eq!(custom.metrics.map(|m| m.job).as_deref(), Some("afk-prod"));
+    for bad in [
+        "[metrics]\npushgateway_url = \"pgw:9091\"\n",
+        "[metrics]\npushgateway_url = \"http://pgw\"\njob = \"a/b\"\n",
+        "[metrics]\npushgateway_url = \"http://pgw\"\nunknown = 1\n",
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} must be refused");
+    }
+}

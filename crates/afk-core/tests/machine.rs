@@ -111,6 +111,7 @@ fn config() -> Config {
         woodpecker: None,
         kube: None,
         network: afk_core::config::NetworkConfig::default(),
+        metrics: None,
         repos: Default::default(),
     }
 }

@@ -260,6 +260,7 @@ fn test_config() -> Config {
         woodpecker: None,
         kube: None,
         network: afk_core::config::NetworkConfig::default(),
+        metrics: None,
         repos: BTreeMap::new(),
     }
 }

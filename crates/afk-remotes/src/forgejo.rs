@@ -25,6 +25,7 @@
 //! - Closing has no reason; a closed issue reads back as [`CloseReason::Unspecified`].
 
 mod ci;
+mod probe;
 mod wire;
 
 use afk_core::config::CiProvider;

@@ -6,6 +6,7 @@
 //! new timeline event names) and which edits comments with POST.
 
 mod etag;
+mod probe;
 mod transport;
 mod wire;
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+pub use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};

@@ -200,6 +200,44 @@ impl Kube {
         }
     }
 
+    /// Reads the target's Deployment and checks it has the configured container (one GET;
+    /// the preflight check). Returns the Deployment's container names.
+    pub async fn check_target(&self, target: &DeployTarget) -> Result<Vec<String>> {
+        let request = format!(
+            "GET /apis/apps/v1/namespaces/{}/deployments/{}",
+            target.namespace, target.deployment
+        );
+        let Some(deployment) = self.get_deployment(&request, target).await? else {
+            return Err(RemoteError::new(
+                REMOTE,
+                request,
+                ErrorKind::Status {
+                    status: 404,
+                    detail: format!(
+                        "deployment {}/{} does not exist; check the repo's deploy target \
+                         (namespace and deployment)",
+                        target.namespace, target.deployment
+                    ),
+                },
+            ));
+        };
+        let names = container_names(&deployment);
+        if !names.iter().any(|n| n == &target.container) {
+            return Err(local(
+                &request,
+                format!(
+                    "deployment {}/{} has no container {:?} (it has: {}); check the repo's deploy \
+                     target container",
+                    target.namespace,
+                    target.deployment,
+                    target.container,
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(names)
+    }
+
     /// The deploy verdict for `sha` on `target` (one GET of the Deployment).
     pub async fn rollout(&self, target: &DeployTarget, sha: &str) -> Result<DeployVerdict> {
         let request = format!(

@@ -124,6 +124,45 @@ impl Ntfy {
         ))
     }
 
+    /// Read-only reachability probe (the preflight check): `GET /v1/health` (ntfy answers
+    /// `{"healthy":true}` without auth), then, when a token is configured, `GET /v1/account`
+    /// with it (401 when the server does not know the token). Publishes nothing.
+    pub async fn probe(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Health {
+            healthy: bool,
+        }
+        let resp = self.http.send(Request::get("/v1/health")).await?;
+        let health: Health = resp.json(REMOTE, "GET /v1/health")?;
+        if !health.healthy {
+            return Err(RemoteError::new(
+                REMOTE,
+                "GET /v1/health",
+                ErrorKind::Status {
+                    status: resp.status,
+                    detail: "the server reports itself unhealthy".into(),
+                },
+            ));
+        }
+        if self.token.is_some() {
+            let resp = self
+                .http
+                .send(Request::get("/v1/account").accept(&CLIENT_ERRORS_BUT_429))
+                .await?;
+            if resp.status != 200 {
+                return Err(RemoteError::new(
+                    REMOTE,
+                    "GET /v1/account",
+                    ErrorKind::Status {
+                        status: resp.status,
+                        detail: format!("{}{}", excerpt(&resp.body), self.hint(resp.status)),
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn hint(&self, status: u16) -> String {
         match (status, &self.token) {
             (401, Some(t)) => format!(

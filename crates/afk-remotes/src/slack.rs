@@ -150,6 +150,26 @@ impl Slack {
         RemoteError::new(REMOTE, REQUEST, kind)
     }
 
+    /// What the preflight check can know without posting: the webhook file is readable and
+    /// holds an https URL. Returns whether its host is Slack's (`hooks.slack.com`); the URL
+    /// itself is a secret and is never returned.
+    pub fn check_webhook_file(&self) -> Result<bool> {
+        let url = self.webhook_url_file.read(REMOTE)?;
+        let parsed = url::Url::parse(&url).map_err(|_| {
+            Self::err(ErrorKind::Local(format!(
+                "the file {} does not hold a URL; check the mounted Secret",
+                self.webhook_url_file.path().display()
+            )))
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(Self::err(ErrorKind::Local(format!(
+                "the file {} does not hold an http(s) webhook URL; check the mounted Secret",
+                self.webhook_url_file.path().display()
+            ))));
+        }
+        Ok(parsed.scheme() == "https" && parsed.host_str() == Some("hooks.slack.com"))
+    }
+
     /// Posts one notice.
     pub async fn post(&self, notice: &Notice) -> Result<()> {
         let url = self.webhook_url_file.read(REMOTE).map_err(|mut e| {

@@ -112,6 +112,15 @@ pub struct LinkedBlocker {
     pub open: bool,
 }
 
+/// The account a tracker token authenticates as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub login: String,
+    /// The token's classic OAuth scopes when the forge reports them (GitHub classic tokens);
+    /// `None` when it does not (fine-grained and app tokens, Forgejo).
+    pub scopes: Option<Vec<String>>,
+}
+
 /// The tracker backends.
 #[derive(Debug, Clone)]
 pub enum Tracker {
@@ -152,6 +161,36 @@ impl Tracker {
         match self {
             Tracker::GitHub(c) => c.permission(repo, login).await,
             Tracker::Forgejo(c) => c.permission(repo, login).await,
+        }
+    }
+
+    /// The account the token authenticates as (read-only; the preflight check).
+    pub async fn whoami(&self) -> Result<Account> {
+        match self {
+            Tracker::GitHub(c) => c.whoami().await,
+            Tracker::Forgejo(c) => c.whoami().await,
+        }
+    }
+
+    /// Every label the repo has (read-only; the preflight check).
+    pub async fn repo_labels(&self, repo: &RepoName) -> Result<Vec<String>> {
+        match self {
+            Tracker::GitHub(c) => c.repo_labels(repo).await,
+            Tracker::Forgejo(c) => c.repo_labels(repo).await,
+        }
+    }
+
+    /// At most `limit` issues of any state updated since `since`, most recently updated first
+    /// (one page, read-only; the fleet report).
+    pub async fn recently_updated(
+        &self,
+        repo: &RepoName,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Issue>> {
+        match self {
+            Tracker::GitHub(c) => c.recently_updated(repo, since, limit).await,
+            Tracker::Forgejo(c) => c.recently_updated(repo, since, limit).await,
         }
     }
 

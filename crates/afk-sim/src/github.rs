@@ -31,7 +31,9 @@ pub fn router(world: Arc<World>) -> Router {
     const REPO: &str = "/repos/{owner}/{repo}";
     let r = |p: &str| format!("{REPO}{p}");
     Router::new()
+        .route("/user", get(api::authenticated_user))
         .route(REPO, get(api::get_repo))
+        .route(&r("/labels"), get(api::repo_labels))
         .route(&r("/issues"), get(api::list_issues))
         .route(
             &r("/issues/{number}"),

@@ -31,10 +31,11 @@ pub enum Remote {
     Kube,
     Ntfy,
     Slack,
+    Pushgateway,
 }
 
 impl Remote {
-    pub const ALL: [Remote; 7] = [
+    pub const ALL: [Remote; 8] = [
         Remote::Github,
         Remote::Forgejo,
         Remote::T3,
@@ -42,6 +43,7 @@ impl Remote {
         Remote::Kube,
         Remote::Ntfy,
         Remote::Slack,
+        Remote::Pushgateway,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +54,7 @@ impl Remote {
             Remote::Kube => "kube",
             Remote::Ntfy => "ntfy",
             Remote::Slack => "slack",
+            Remote::Pushgateway => "pushgateway",
         }
     }
 }

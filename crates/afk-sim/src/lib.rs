@@ -13,6 +13,7 @@ pub mod github;
 pub mod infra;
 pub mod kube;
 pub mod ntfy;
+pub mod pushgateway;
 pub mod scenario;
 pub mod server;
 pub mod slack;

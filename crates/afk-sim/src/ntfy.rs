@@ -377,9 +377,31 @@ async fn unknown(method: Method) -> Response {
     }
 }
 
+/// `GET /v1/health`: ntfy's health endpoint, open without auth (`{"healthy":true}`).
+async fn health() -> Response {
+    Json(serde_json::json!({"healthy": true})).into_response()
+}
+
+/// `GET /v1/account`: the caller's account. ntfy checks the `Authorization` header before
+/// routing: an unknown token is 401 40101; no header is the anonymous account `*`.
+async fn account(AxState(w): AxState<Arc<World>>, headers: HeaderMap) -> Response {
+    let st = lock(&w.ntfy);
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let username = match auth {
+        None => "*",
+        Some(h) => match h.strip_prefix("Bearer ") {
+            Some(t) if st.tokens.contains_key(t) => "afk",
+            _ => return error(40101, 401, "unauthorized"),
+        },
+    };
+    Json(serde_json::json!({"username": username, "role": "user"})).into_response()
+}
+
 /// The remote's API as afk sees it.
 pub fn router(world: Arc<World>) -> Router {
     Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/account", get(account))
         .route("/", post(publish_json).put(publish_json))
         .route("/{topic}", post(publish_text).put(publish_text))
         .fallback(unknown)

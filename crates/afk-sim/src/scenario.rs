@@ -176,6 +176,7 @@ pub fn install_credentials(world: &World, running: &Running, dir: &Path) -> anyh
     std::fs::create_dir_all(&secrets)?;
     std::fs::create_dir_all(dir.join("workspace"))?;
     lock(&world.github).add_token(TRACKER_TOKEN, BOT);
+    lock(&world.github).set_token_scopes(TRACKER_TOKEN, "repo");
     forgejo::add_user(world, BOT, Some(TRACKER_TOKEN), false);
     woodpecker::set_token(world, WOODPECKER_TOKEN);
     lock(&world.t3).add_token(T3_TOKEN, &[crate::t3::READ_SCOPE, crate::t3::OPERATE_SCOPE]);

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::infra::{Remote, control_router, instrument};
 use crate::world::World;
-use crate::{forgejo, github, kube, ntfy, slack, t3, woodpecker};
+use crate::{forgejo, github, kube, ntfy, pushgateway, slack, t3, woodpecker};
 
 /// The simulators, listening.
 pub struct Running {
@@ -45,6 +45,7 @@ fn remote_router(world: &Arc<World>, remote: Remote) -> Router {
         Remote::Kube => kube::router(w),
         Remote::Ntfy => ntfy::router(w),
         Remote::Slack => slack::router(w),
+        Remote::Pushgateway => pushgateway::router(w),
     }
 }
 
@@ -57,6 +58,7 @@ fn remote_control(world: &Arc<World>) -> Router {
         .merge(kube::control(world.clone()))
         .merge(ntfy::control(world.clone()))
         .merge(slack::control(world.clone()))
+        .merge(pushgateway::control(world.clone()))
 }
 
 async fn serve(listener: TcpListener, router: Router) -> JoinHandle<()> {

@@ -3,7 +3,7 @@
 //! once CI is green).
 //!
 //! Lock order, when a handler needs more than one remote's state: github, forgejo, t3,
-//! woodpecker, kube, ntfy, slack (the order of the fields). Scheduled actions run with no lock
+//! woodpecker, kube, ntfy, slack, pushgateway (the order of the fields). Scheduled actions run with no lock
 //! held.
 
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 use crate::infra::{Sim, lock};
-use crate::{forgejo, github, kube, ntfy, slack, t3, woodpecker};
+use crate::{forgejo, github, kube, ntfy, pushgateway, slack, t3, woodpecker};
 
 /// Scenario code to run once the simulated clock reaches a time.
 pub type Action = Box<dyn FnOnce(&World) + Send>;
@@ -26,6 +26,7 @@ pub struct World {
     pub kube: Mutex<kube::State>,
     pub ntfy: Mutex<ntfy::State>,
     pub slack: Mutex<slack::State>,
+    pub pushgateway: Mutex<pushgateway::State>,
     scheduled: Mutex<Vec<(DateTime<Utc>, u64, Action)>>,
     next_action: Mutex<u64>,
 }

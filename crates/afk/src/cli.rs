@@ -44,6 +44,15 @@ pub struct Args {
     /// Requests in flight at once (1 = one request at a time).
     #[arg(long, env = env::CONCURRENCY, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Preflight: validate the config, read every secret file, reach every configured remote
+    /// with reads only, print what works and what to fix; exit 0 all good, 1 a check failed,
+    /// 2 config error. Writes nothing, ever.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    /// afk-watch only: print the fleet view (live runs with phase, age, spend and links; the
+    /// most recent verdicts) and exit. Reads only.
+    #[arg(long, conflicts_with_all = ["dry_run", "check"])]
+    pub report: bool,
 }
 
 /// How a tick ended (SPEC §9).
@@ -95,5 +104,11 @@ pub fn main(tick: TickKind) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.check {
+        return runtime.block_on(crate::check::run(tick, &args)).into();
+    }
+    if args.report {
+        return runtime.block_on(crate::report::run(tick, &args)).into();
+    }
     runtime.block_on(crate::run(tick, &args)).into()
 }

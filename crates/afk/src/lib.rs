@@ -5,12 +5,15 @@
 //! prints the plan.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod env;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod poll;
 pub mod remotes;
+pub mod report;
 pub mod watch;
 
 use afk_core::config::Config;
@@ -106,6 +109,7 @@ pub fn now_from(
 
 /// Runs one tick and prints its plan.
 pub async fn run(tick: TickKind, args: &Args) -> Outcome {
+    let started = std::time::Instant::now();
     let setup = load_config(args).and_then(|c| now().map(|n| (c, n)));
     let (config, clock) = match setup {
         Ok(v) => v,
@@ -179,6 +183,23 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
                 afk_core::model::format_duration(config.limits.tick_deadline)
             ),
         });
+    }
+    if let Some(m) = &config.metrics
+        && !args.dry_run
+    {
+        let (github_requests, github_not_modified) = match &remotes.tracker {
+            afk_remotes::tracker::Tracker::GitHub(g) => {
+                (Some(g.requests_made()), Some(g.requests_not_modified()))
+            }
+            afk_remotes::tracker::Tracker::Forgejo(_) => (None, None),
+        };
+        let stats = metrics::TickStats {
+            duration: started.elapsed(),
+            finished_at: now.timestamp(),
+            github_requests,
+            github_not_modified,
+        };
+        metrics::push(m, &plan, &stats).await;
     }
     for e in &plan.errors {
         tracing::error!(repo = ?e.repo.as_ref().map(ToString::to_string), issue = ?e.issue, run = ?e.run.as_ref().map(ToString::to_string), error = %e.error, "failed");

@@ -13,8 +13,8 @@ use super::raw::{
 };
 use super::{
     CiProvider, Config, ConfigError, DEFAULT_SHORT_SHA_LEN, DeployTarget, ENV_ALLOWLIST,
-    ENV_KILL_SWITCH, ImageMatch, KubeConfig, ModelSelection, NtfyConfig, RUNTIME_MODES, RepoConfig,
-    SlackConfig, T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig,
+    ENV_KILL_SWITCH, ImageMatch, KubeConfig, MetricsConfig, ModelSelection, NtfyConfig,
+    RUNTIME_MODES, RepoConfig, SlackConfig, T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig,
 };
 use crate::model::RepoName;
 
@@ -156,6 +156,28 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
         c.kube = Some(KubeConfig { context, api_url });
+    }
+    if let Some(m) = raw.metrics
+        && let Some(url) = m.pushgateway_url
+    {
+        let pushgateway_url = http_url("metrics.pushgateway_url", &url)?;
+        let job = m.job.unwrap_or_else(|| "afk".to_owned());
+        // A Pushgateway grouping-key value in the URL path: keep it a plain label value.
+        if job.is_empty()
+            || !job
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+        {
+            return Err(invalid(
+                "metrics.job",
+                &job,
+                "a job name of letters, digits, '-', '_' or '.' (default \"afk\")",
+            ));
+        }
+        c.metrics = Some(MetricsConfig {
+            pushgateway_url,
+            job,
+        });
     }
     if let Some(repos) = raw.repos {
         for (key, value) in repos {

@@ -27,6 +27,7 @@ pub(super) struct RawConfig {
     pub(super) ci: Option<RawCi>,
     pub(super) kube: Option<RawKube>,
     pub(super) network: Option<RawNetwork>,
+    pub(super) metrics: Option<RawMetrics>,
     /// Kept untyped so each repo's section is read on its own, with its key in every error.
     pub(super) repos: Option<toml::Table>,
 }
@@ -145,6 +146,13 @@ pub(super) struct RawNetwork {
     pub(super) allow_insecure_http: Option<bool>,
     pub(super) max_response_mib: Option<u32>,
     pub(super) t3_max_response_mib: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) pushgateway_url: Option<String>,
+    pub(super) job: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,3 +7,4 @@ mod fixtures;
 mod notice;
 mod plan;
 mod prompt;
+mod report;

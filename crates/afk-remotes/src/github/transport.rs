@@ -70,6 +70,8 @@ pub(super) struct Answer {
     pub links: Links,
     /// `METHOD /path` of the request, for error messages.
     pub request: String,
+    /// The `X-OAuth-Scopes` header (classic tokens only; `None` when absent or replayed).
+    pub oauth_scopes: Option<String>,
 }
 
 impl Answer {
@@ -295,6 +297,7 @@ impl Transport {
                 body: Bytes::from(body),
                 links: Links::parse(link.as_deref()),
                 request: what.to_owned(),
+                oauth_scopes: None,
             }),
             None => Err(RemoteError::new(
                 REMOTE,
@@ -306,6 +309,7 @@ impl Transport {
 
     fn accept(&self, url: &str, what: String, cacheable: bool, resp: Response) -> Answer {
         let link = resp.header("link").map(str::to_owned);
+        let oauth_scopes = resp.header("x-oauth-scopes").map(str::to_owned);
         if cacheable
             && resp.status == 200
             && let Some(etag) = resp.header("etag")
@@ -318,6 +322,7 @@ impl Transport {
             body: resp.body,
             links: Links::parse(link.as_deref()),
             request: what,
+            oauth_scopes,
         }
     }
 

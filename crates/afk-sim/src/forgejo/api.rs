@@ -40,6 +40,7 @@ use crate::world::World;
 pub fn router(world: Arc<World>) -> Router {
     let p = "/api/v1/repos/{owner}/{repo}";
     Router::new()
+        .route("/api/v1/user", get(authenticated_user))
         .route(p, get(get_repo))
         .route(&format!("{p}/labels"), get(repo_labels).post(create_label))
         .route(&format!("{p}/issues"), get(list_issues))
@@ -80,6 +81,11 @@ pub fn router(world: Arc<World>) -> Router {
         .route(&format!("{p}/actions/runs"), get(action_runs))
         .fallback(|| async { error_response(&ApiError::not_found(), "") })
         .with_state(world)
+}
+
+/// `GET /user`: the account the token authenticates as.
+async fn authenticated_user(cx: Ctx) -> Response {
+    cx.run(|st, call| Ok(Reply::ok(json::user(st, &call.caller, call.urls))))
 }
 
 async fn get_repo(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
@@ -148,6 +154,16 @@ async fn list_issues(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Re
             .one_of("state", &["open", "closed", "all"])?
             .unwrap_or("open");
         let kind = q.one_of("type", &["issues", "pulls"])?;
+        // `since`: only issues updated at or after this RFC 3339 time (swagger: "Only show
+        // items updated after the given time"); anything else is a 422.
+        let since = match q.get("since").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| ApiError::unprocessable(format!("invalid since {s:?}")))?,
+            ),
+        };
         let paging = Paging::from(q)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         // Names the repo does not have are discarded; the rest are ORed.
@@ -172,6 +188,7 @@ async fn list_issues(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Re
                 _ => true,
             })
             .filter(|i| wanted.is_empty() || i.labels.iter().any(|l| wanted.contains(l)))
+            .filter(|i| since.is_none_or(|s| i.updated_at >= s))
             .collect();
         let (page, headers) = paging.apply(&matching, call);
         let body: Vec<Value> = page

@@ -62,6 +62,50 @@ pub(super) fn caller_actor(caller: &str) -> Actor {
     Actor::user(caller)
 }
 
+/// `GET /user`: the account the token authenticates as.
+pub async fn authenticated_user(Extension(c): Extension<Caller>) -> Response {
+    json_response(StatusCode::OK, &render::user(&caller_actor(&c.0)))
+}
+
+/// `GET /repos/{owner}/{repo}/labels`: the repo's labels, paginated. GitHub creates a label
+/// in the repo when it is first added to an issue and keeps it after it is removed, so the
+/// repo's labels are every label any of its issues carries or ever carried.
+pub async fn repo_labels(
+    State(w): W,
+    Extension(c): Extension<Caller>,
+    Path((o, n)): Path<(String, String)>,
+    Query(q): Q,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let st = lock(&w.github);
+    let r = match visible(&st, &o, &n, &c.0) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for i in r.issues.values() {
+        let ever = i
+            .labels
+            .iter()
+            .cloned()
+            .chain(i.events.iter().filter_map(|e| e.label.clone()));
+        for l in ever {
+            if !names.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
+                names.push(l);
+            }
+        }
+    }
+    names.sort_by_key(|l| l.to_ascii_lowercase());
+    let (page, link) = paginate(
+        names.iter().map(|l| render::label(l)).collect(),
+        &q,
+        &uri,
+        &headers,
+    );
+    with_link(&Value::Array(page), link)
+}
+
 pub async fn get_repo(
     State(w): W,
     Extension(c): Extension<Caller>,

@@ -17,6 +17,9 @@ use super::model::{
 pub struct State {
     /// Token -> login of its owner.
     pub tokens: BTreeMap<String, String>,
+    /// Token → its classic OAuth scopes (comma-separated), sent back as `X-OAuth-Scopes` on
+    /// every answer; tokens without an entry are fine-grained (GitHub sends no such header).
+    pub token_scopes: BTreeMap<String, String>,
     /// Keyed by `owner/name` in lowercase.
     pub repos: BTreeMap<String, Repo>,
     /// Lowercase logins GitHub knows (for the permission endpoint's 404).
@@ -50,6 +53,12 @@ impl State {
     pub fn add_token(&mut self, token: &str, login: &str) {
         self.tokens.insert(token.to_owned(), login.to_owned());
         self.users.insert(login.to_ascii_lowercase());
+    }
+
+    /// Makes `token` a classic token with these scopes (e.g. `"repo, read:org"`).
+    pub fn set_token_scopes(&mut self, token: &str, scopes: &str) {
+        self.token_scopes
+            .insert(token.to_owned(), scopes.to_owned());
     }
 
     pub fn add_user(&mut self, login: &str) {

@@ -227,8 +227,9 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let exhausted = {
+    let (exhausted, scopes) = {
         let mut st = lock(&world.github);
+        let scopes = token.as_ref().and_then(|t| st.token_scopes.get(t).cloned());
         let login = match token {
             None => return message(StatusCode::UNAUTHORIZED, "Requires authentication"),
             Some(t) => match st.tokens.get(&t) {
@@ -254,11 +255,16 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
             return rate_limited(&st.rate, resource);
         }
         req.extensions_mut().insert(Caller(login));
-        exhausted
+        (exhausted, scopes)
     };
 
     let resp = next.run(req).await;
     let (mut parts, body) = resp.into_parts();
+    // Classic tokens get their scopes on every authenticated answer (GitHub REST docs,
+    // "Scopes for OAuth apps": `X-OAuth-Scopes`).
+    if let Some(v) = scopes.and_then(|s| HeaderValue::try_from(s).ok()) {
+        parts.headers.insert("x-oauth-scopes", v);
+    }
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();

@@ -43,6 +43,11 @@ impl Harness {
         }
     }
 
+    /// The base URL a simulated remote listens on.
+    pub fn url(&self, remote: afk_sim::infra::Remote) -> String {
+        self._running.url(remote).to_owned()
+    }
+
     pub fn repo(&self) -> (String, u64) {
         self.setup.repos.first().cloned().expect("a repo")
     }

@@ -1,12 +1,13 @@
 //! End-to-end: the built `afk-poll` and `afk-watch` binaries against the simulators.
 
 mod adversarial;
-mod adversarial_isolation;
 mod adversarial_hardening;
+mod adversarial_isolation;
 mod adversarial_vetting;
 mod crash;
 mod harness;
 mod lifecycle;
+mod operator_views;
 mod safety;
-mod wire_forges;
 mod t3_outage;
+mod wire_forges;
