@@ -322,6 +322,24 @@ impl Config {
         self.allowlist.iter().any(|r| same_repo(r, repo))
     }
 
+    /// Settings that are accepted but are probably not what the operator meant, one sentence
+    /// each: a `[repos."owner/name"]` section for a repo the allowlist (file or
+    /// `AFK_ALLOWLIST`) does not enrol, whose settings are therefore never used. Returned as
+    /// data: the binaries log each one and list them in the plan's `warnings`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.repos
+            .keys()
+            .filter(|repo| !self.is_enrolled(repo))
+            .map(|repo| {
+                format!(
+                    "config section [repos.\"{repo}\"] is for a repo that is not in the allowlist, \
+                     so its settings are unused: check the repo's spelling, or enrol it in \
+                     `allowlist` (or {ENV_ALLOWLIST})"
+                )
+            })
+            .collect()
+    }
+
     /// The repo's `[repos."owner/name"]` section, or the defaults when it has none.
     pub fn repo(&self, repo: &RepoName) -> RepoConfig {
         self.repos

@@ -15,6 +15,18 @@ pub enum CloseReason {
     Unspecified,
 }
 
+impl CloseReason {
+    /// The serialized name (`completed`, `not_planned`, `duplicate`, `unspecified`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Completed => "completed",
+            CloseReason::NotPlanned => "not_planned",
+            CloseReason::Duplicate => "duplicate",
+            CloseReason::Unspecified => "unspecified",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssueFacts {
     pub open: bool,

@@ -19,6 +19,16 @@ pub enum TickKind {
     Watch,
 }
 
+impl TickKind {
+    /// `poll` or `watch`, as in the plan's `tick` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TickKind::Poll => "poll",
+            TickKind::Watch => "watch",
+        }
+    }
+}
+
 /// Why an issue was not dispatched (stable kebab-case names, INTERFACES §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -141,6 +151,10 @@ pub struct Plan {
     pub runs: Vec<RunEntry>,
     pub effects: Vec<Effect>,
     pub errors: Vec<ErrorEntry>,
+    /// Configuration that is accepted but probably not what the operator meant (e.g. a
+    /// `[repos."o/r"]` section for a repo that is not allowlisted). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -154,13 +168,25 @@ impl Plan {
             runs: Vec::new(),
             effects: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
+    /// The plan as indented JSON, for people reading it.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"errors\":[{{\"error\":\"{e}\"}}]}}"))
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| serialization_failed(&e))
     }
+
+    /// The plan as ONE line of JSON (no newline inside), so a log collector reading the
+    /// process's output line by line gets one JSON record per plan.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| serialization_failed(&e))
+    }
+}
+
+fn serialization_failed(e: &serde_json::Error) -> String {
+    serde_json::json!({ "errors": [{ "error": format!("the plan cannot be serialized: {e}") }] })
+        .to_string()
 }
 
 /// Longest reason, detail or error shown per line of the text plan.
@@ -258,6 +284,12 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = write!(place, " run {run}");
         }
         let _ = writeln!(out, "  {place}: {}", one_line(&e.error));
+    }
+    if !plan.warnings.is_empty() {
+        section(&mut out, "Warnings", plan.warnings.len());
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  {}", one_line(w));
+        }
     }
     out
 }

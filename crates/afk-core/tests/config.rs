@@ -477,6 +477,33 @@ default_branch = "main"
 }
 
 #[test]
+fn a_repo_section_outside_the_allowlist_is_a_warning() {
+    let text = format!(
+        r#"
+allowlist = ["octo/hello"]
+{GITHUB_TRACKER}
+[repos."Octo/Hello"]
+default_branch = "main"
+[repos."octo/helo"]
+paused = true
+"#
+    );
+    let c = parse(&text).expect("a warning is not an error");
+    let warnings = c.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(r#"[repos."octo/helo"]"#),
+        "{warnings:?}"
+    );
+    assert!(warnings[0].contains("allowlist"), "{warnings:?}");
+    // Enrolling it through the environment silences the warning.
+    let env = with_env(&[("AFK_ALLOWLIST", "octo/hello,octo/helo")]);
+    let c = afk_core::config::parse(Some(&text), &env).expect("parses");
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    assert!(Config::default_closed().warnings().is_empty());
+}
+
+#[test]
 fn armed_names_the_missing_section() {
     let env = with_env(&[("AFK_KILL_SWITCH", "false"), ("AFK_ALLOWLIST", "o/r")]);
     let bare = config::parse(None, &env).expect("parses");

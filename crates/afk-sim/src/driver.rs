@@ -157,6 +157,8 @@ pub async fn run_tick(
         .env_remove("AFK_ALLOWLIST")
         .env_remove("AFK_CONFIG")
         .env_remove("AFK_OUTPUT")
+        .env_remove("AFK_DRY_RUN")
+        .env_remove("AFK_INERT")
         .env_remove("RUST_LOG")
         .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
         .stdin(Stdio::null())

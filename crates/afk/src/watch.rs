@@ -92,10 +92,10 @@ impl Tick<'_> {
         let applier = self.applier();
         for effect in effects {
             if let Err(e) = applier.apply(effect, comment_id).await {
-                tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_str(), effect = effect.kind(), error = %e, "effect failed");
+                tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), error = %e, "effect failed");
                 return Err(ctx.error(format!("{} failed: {e}", effect.kind())));
             }
-            tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_str(), effect = effect.kind(), "applied");
+            tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), "applied");
         }
         Ok(())
     }
@@ -117,11 +117,9 @@ impl ErrCtx {
             error,
         }
     }
-    fn run_str(&self) -> String {
-        self.run
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()
+    /// The run for a log field: absent (not `""`) when unknown.
+    fn run_field(&self) -> Option<tracing::field::DisplayValue<&RunId>> {
+        self.run.as_ref().map(tracing::field::display)
     }
 }
 
@@ -205,7 +203,12 @@ pub async fn tick(
             .await
         {
             Ok(report) => {
-                tracing::info!(expired = ?report.expired, evicted = ?report.evicted, usage_percent = ?report.usage_percent, "housekeeping")
+                tracing::info!(
+                    expired = report.expired.len(),
+                    evicted = report.evicted.len(),
+                    usage_percent = report.usage_percent,
+                    "housekeeping"
+                )
             }
             Err(e) => plan.errors.push(ErrorEntry {
                 repo: None,

@@ -4,4 +4,5 @@ mod adversarial;
 mod crash;
 mod harness;
 mod lifecycle;
+mod operator;
 mod safety;
