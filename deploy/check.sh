@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks afk's deploy files offline: renders the kustomize base and the example overlay,
 # validates every rendered object against the Kubernetes schemas, checks the hardening and the
-# closed/armed gates (policy.py), and lints the Dockerfile.
+# closed/armed gates (policy.py), validates the example manifests, and lints the Dockerfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,9 @@ render() { # name dir mode
 
 render base deploy/ base
 render example deploy/overlays/example armed
+
+echo "== kubernetes-validate deploy/examples (Kubernetes $K8S_VERSION, strict)"
+"$venv/bin/kubernetes-validate" --kubernetes-version "$K8S_VERSION" --strict --quiet deploy/examples/*.yaml
 
 echo "== hadolint Dockerfile"
 "$venv/bin/hadolint" --no-color Dockerfile
