@@ -48,6 +48,22 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every skip reason, in declaration order.
+    pub const ALL: [SkipReason; 12] = [
+        SkipReason::KillSwitch,
+        SkipReason::NotAllowlisted,
+        SkipReason::RepoPaused,
+        SkipReason::NotAnIssue,
+        SkipReason::HasHumanLabel,
+        SkipReason::UntrustedLabeler,
+        SkipReason::EditedAfterLabel,
+        SkipReason::Blocked,
+        SkipReason::RepoBusy,
+        SkipReason::AtCapacity,
+        SkipReason::T3Busy,
+        SkipReason::LowerPriority,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::KillSwitch => "kill-switch",
@@ -83,6 +99,18 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every decision, in declaration order.
+    pub const ALL: [Decision; 8] = [
+        Decision::Wait,
+        Decision::Done,
+        Decision::FixForward,
+        Decision::NeedsHuman,
+        Decision::Frozen,
+        Decision::ResumeDispatch,
+        Decision::Hold,
+        Decision::Released,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Wait => "wait",

@@ -251,3 +251,28 @@ fn every_path_in_the_configs_is_mounted_by_the_cronjobs() {
     let kustomization = read("deploy/base/kustomization.yaml");
     assert!(kustomization.contains("- config.toml"));
 }
+
+#[test]
+fn the_operations_guide_documents_every_skip_reason_and_decision() {
+    use afk_core::plan::{Decision, SkipReason};
+    let guide = read("docs/operations.md");
+    for reason in SkipReason::ALL {
+        // The serialized name is the documented one.
+        let json = serde_json::to_value(reason).unwrap_or_default();
+        assert_eq!(json, reason.as_str());
+        let row = format!("| `{}` |", reason.as_str());
+        assert!(
+            guide.contains(&row),
+            "docs/operations.md has no row for skip reason {row}"
+        );
+    }
+    for decision in Decision::ALL {
+        let json = serde_json::to_value(decision).unwrap_or_default();
+        assert_eq!(json, decision.as_str());
+        let row = format!("| `{}` |", decision.as_str());
+        assert!(
+            guide.contains(&row),
+            "docs/operations.md has no row for decision {row}"
+        );
+    }
+}
