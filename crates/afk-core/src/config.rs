@@ -1,11 +1,11 @@
-//! The afk configuration (INTERFACES §2): types, defaults shipped closed, parsing and validation.
+//! The afk configuration: types, defaults shipped closed, parsing and validation.
 //!
 //! The file is TOML; `AFK_KILL_SWITCH` and `AFK_ALLOWLIST` override the two safety gates. The
 //! environment is passed in as data, so this module reads nothing itself.
 //!
 //! Shipped closed: with no file and no environment the kill switch is ON and the allowlist is
-//! EMPTY (SPEC §2.1). Anything unparseable fails closed with a [`ConfigError`] naming the key,
-//! the value and what was expected (SPEC §2.3).
+//! EMPTY. Anything unparseable fails closed with a [`ConfigError`] naming the key,
+//! the value and what was expected.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ mod raw;
 
 pub use parse::parse;
 
-/// A complete, commented example config (every key of INTERFACES §2), shipped closed: it parses,
+/// A complete, commented example config (every key), shipped closed: it parses,
 /// and with it afk stays inert until a person flips the kill switch and enrolls repos.
 pub const EXAMPLE_TOML: &str = include_str!("config/example.toml");
 
@@ -267,7 +267,7 @@ pub struct Armed<'a> {
 
 impl Config {
     /// The configuration with no file and no environment: kill switch ON, allowlist EMPTY, every
-    /// SPEC §10 default, no tracker or T3 (afk is inert).
+    /// documented default, no tracker or T3 (afk is inert).
     pub fn default_closed() -> Config {
         Config {
             kill_switch: true,

@@ -1,4 +1,4 @@
-//! What the watch tick gathers about one live run before deciding (SPEC §4).
+//! What the watch tick gathers about one live run before deciding.
 
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +167,7 @@ pub struct Evidence {
     pub deploy: DeployVerdict,
 }
 
-/// Whether a commit message belongs to a run (SPEC §4 "pushed commit"): it carries the run's
+/// Whether a commit message belongs to a run: it carries the run's
 /// trailer `AFK-Run: <run id>`, or references the issue with a closing keyword
 /// (`Closes #N`, `Fixes #N`, `Resolves #N` and their inflections, case-insensitive).
 pub fn commit_belongs(message: &str, run: &crate::model::RunId) -> bool {

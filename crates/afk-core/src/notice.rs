@@ -1,4 +1,4 @@
-//! Doorbell messages (SPEC §8) for a run's verdict: `repo#N`, the verdict, the reason, the
+//! Doorbell messages for a run's verdict: `repo#N`, the verdict, the reason, the
 //! commit and failing checks where they matter, the issue link and the T3 thread deep link.
 //!
 //! ntfy takes at most 4,096 bytes of message (more becomes an attachment), so the message is

@@ -1,4 +1,4 @@
-//! The plan a tick prints (INTERFACES §3): what it dispatched or skipped, what it decided for
+//! The plan a tick prints: what it dispatched or skipped, what it decided for
 //! each live run, the effects, and the errors. Serializes to exactly the documented JSON shape,
 //! and renders as concise text for operators ([`render_text`]).
 
@@ -29,7 +29,7 @@ impl TickKind {
     }
 }
 
-/// Why an issue was not dispatched (stable kebab-case names, INTERFACES §3).
+/// Why an issue was not dispatched (stable kebab-case names: the plan's documented interface).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
@@ -82,7 +82,7 @@ impl SkipReason {
     }
 }
 
-/// What the state machine decided for a live run (stable names, INTERFACES §3).
+/// What the state machine decided for a live run (stable names: the plan's documented interface).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {

@@ -1,4 +1,4 @@
-//! The poll tick's choice (SPEC §3): which ready issues are eligible, which one wins each repo's
+//! The poll tick's choice: which ready issues are eligible, which one wins each repo's
 //! slot, and which winners fit the free global and T3 slots. Every issue that does not win is
 //! skipped with the first check it failed, so `--dry-run` can always say why.
 //!
@@ -266,7 +266,7 @@ fn repo_busy(repo: &RepoName, parts: &RepoParts<'_>, config: &Config) -> Option<
     None
 }
 
-/// The per-issue checks of SPEC §3 in order; the first failure is the skip reason. On success
+/// The per-issue checks, in order; the first failure is the skip reason. On success
 /// returns the issue as a candidate winner of its repo.
 fn check_issue(
     repo: &RepoName,

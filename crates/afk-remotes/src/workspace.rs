@@ -1,4 +1,4 @@
-//! Git workspaces (SPEC §6): one persistent checkout per enrolled repo and one worktree per run,
+//! Git workspaces: one persistent checkout per enrolled repo and one worktree per run,
 //! under a root shared with T3's pod, driven through the real `git` binary.
 //!
 //! Every path is derived from a validated `RepoName`/`RunId` and checked to stay inside the root.

@@ -1,4 +1,4 @@
-//! The watch tick (SPEC §4): for every live run (an issue carrying the lock label), gather the
+//! The watch tick: for every live run (an issue carrying the lock label), gather the
 //! evidence, let the core's state machine decide, and apply the effects.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! The plan as operators read it (text) and as tools read it (JSON, INTERFACES §3).
+//! The plan as operators read it (text) and as tools read it (JSON).
 
 use afk_core::effect::{DispatchSpec, Effect, Notice};
 use afk_core::evidence::CloseReason;
