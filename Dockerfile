@@ -2,7 +2,7 @@
 # afk: the afk-poll and afk-watch CronJob binaries in one small image.
 #
 # Runtime base: a slim Debian, not distroless. The poller runs the real `git` for workspaces
-# (SPEC §6: clone, fetch, checkout, gc over HTTPS), and git needs its helpers
+# (clone, fetch, checkout, gc over HTTPS), and git needs its helpers
 # (git-remote-https), libcurl, zlib, pcre2 and CA certificates; copying that closure into a
 # distroless image by hand is fragile, so the runtime installs git from Debian instead. No shell
 # is ever invoked by afk (git runs with an argument vector), the image runs as a non-root user,
@@ -13,12 +13,15 @@ ARG RUST_IMAGE=rust:1.95.0-slim-trixie
 ARG RUNTIME_IMAGE=debian:trixie-20260406-slim
 
 FROM ${RUST_IMAGE} AS build
+# The commit `--version` reports (the build context holds no .git):
+# docker buildx build --build-arg AFK_COMMIT="$(git rev-parse HEAD)" ...
+ARG AFK_COMMIT=unknown
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p afk --bins \
+    AFK_COMMIT="${AFK_COMMIT}" cargo build --release --locked -p afk --bins \
     && mkdir -p /out \
     && cp target/release/afk-poll target/release/afk-watch /out/
 

@@ -2,7 +2,7 @@
 # Checks afk's deploy files offline: renders the kustomize base and the example overlay,
 # validates every rendered object against the Kubernetes schemas, checks the hardening and the
 # closed/armed gates and least privilege (policy.py, whose own regression cases
-# policy_test.py runs), and lints the Dockerfile.
+# policy_test.py runs), validates the example manifests, and lints the Dockerfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,9 @@ render base deploy/ base
 render example deploy/overlays/example armed
 echo "== policy regressions (policy_test.py)"
 "$venv/bin/python" deploy/policy_test.py "$out/base.yaml" "$out/example.yaml"
+
+echo "== kubernetes-validate deploy/examples (Kubernetes $K8S_VERSION, strict)"
+"$venv/bin/kubernetes-validate" --kubernetes-version "$K8S_VERSION" --strict --quiet deploy/examples/*.yaml
 
 echo "== hadolint Dockerfile"
 "$venv/bin/hadolint" --no-color Dockerfile

@@ -1,4 +1,4 @@
-//! `Blocked by #N` / `Blocked by owner/repo#N` references in an issue body (SPEC §3.6).
+//! `Blocked by #N` / `Blocked by owner/repo#N` references in an issue body.
 //!
 //! A reference that names a repo in a form afk cannot validate is kept as unresolvable, so the
 //! issue stays blocked (fail closed) and the plan says why.

@@ -7,7 +7,7 @@
 use crate::config::CiProvider;
 use crate::evidence::{Check, CiSignal, CiVerdict, SignalState};
 
-/// One verdict from the signals of every configured provider (SPEC §4 evidence, §5 rows 1–5).
+/// One verdict from the signals of every configured provider.
 ///
 /// - any failing signal: [`CiVerdict::Red`] with every failing check;
 /// - no provider configured, a provider with no signals, or any pending signal:

@@ -1,4 +1,4 @@
-//! Claiming a winner and dispatching its run (SPEC §3 "Claim and dispatch"), as effects in a
+//! Claiming a winner and dispatching its run, as effects in a
 //! crash-safe order, plus the record updates for a dispatch's outcome.
 //!
 //! A claim is: write the status comment (state `claimed`, every id precomputed), then take the

@@ -1,4 +1,4 @@
-//! The status comment (SPEC §7): the checklist people read, with the run record embedded as a
+//! The status comment: the checklist people read, with the run record embedded as a
 //! versioned JSON block inside an HTML comment, and the way back from a comment to a record.
 //!
 //! A record is only ever accepted from a comment written by the configured bot account. The

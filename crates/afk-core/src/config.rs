@@ -1,11 +1,11 @@
-//! The afk configuration (INTERFACES §2): types, defaults shipped closed, parsing and validation.
+//! The afk configuration: types, defaults shipped closed, parsing and validation.
 //!
 //! The file is TOML; `AFK_KILL_SWITCH` and `AFK_ALLOWLIST` override the two safety gates. The
 //! environment is passed in as data, so this module reads nothing itself.
 //!
 //! Shipped closed: with no file and no environment the kill switch is ON and the allowlist is
-//! EMPTY (SPEC §2.1). Anything unparseable fails closed with a [`ConfigError`] naming the key,
-//! the value and what was expected (SPEC §2.3).
+//! EMPTY. Anything unparseable fails closed with a [`ConfigError`] naming the key,
+//! the value and what was expected.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ mod raw;
 
 pub use parse::parse;
 
-/// A complete, commented example config (every key of INTERFACES §2), shipped closed: it parses,
+/// A complete, commented example config (every key), shipped closed: it parses,
 /// and with it afk stays inert until a person flips the kill switch and enrolls repos.
 pub const EXAMPLE_TOML: &str = include_str!("config/example.toml");
 
@@ -349,7 +349,7 @@ pub struct Armed<'a> {
 
 impl Config {
     /// The configuration with no file and no environment: kill switch ON, allowlist EMPTY, every
-    /// SPEC §10 default, no tracker or T3 (afk is inert).
+    /// documented default, no tracker or T3 (afk is inert).
     pub fn default_closed() -> Config {
         Config {
             kill_switch: true,
@@ -406,6 +406,24 @@ impl Config {
     /// GitHub and Forgejo do.
     pub fn is_enrolled(&self, repo: &RepoName) -> bool {
         self.allowlist.iter().any(|r| same_repo(r, repo))
+    }
+
+    /// Settings that are accepted but are probably not what the operator meant, one sentence
+    /// each: a `[repos."owner/name"]` section for a repo the allowlist (file or
+    /// `AFK_ALLOWLIST`) does not enrol, whose settings are therefore never used. Returned as
+    /// data: the binaries log each one and list them in the plan's `warnings`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.repos
+            .keys()
+            .filter(|repo| !self.is_enrolled(repo))
+            .map(|repo| {
+                format!(
+                    "config section [repos.\"{repo}\"] is for a repo that is not in the allowlist, \
+                     so its settings are unused: check the repo's spelling, or enrol it in \
+                     `allowlist` (or {ENV_ALLOWLIST})"
+                )
+            })
+            .collect()
     }
 
     /// The repo's `[repos."owner/name"]` section, or the defaults when it has none.

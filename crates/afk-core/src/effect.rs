@@ -1,4 +1,4 @@
-//! Effects: what a tick decided to do, as plain data (INTERFACES §3 `effects`).
+//! Effects: what a tick decided to do, as plain data.
 //!
 //! The core only produces these; the tick applies them in order, and `--dry-run` prints them.
 //! Every effect is idempotent when applied twice (labels, close/reopen, deterministic T3
@@ -11,7 +11,7 @@ use crate::evidence::CloseReason;
 use crate::model::{IssueNumber, RepoName, RunId};
 use crate::record::Channel;
 
-/// One rendered doorbell message (SPEC §8).
+/// One rendered doorbell message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub title: String,
@@ -26,7 +26,7 @@ pub struct Notice {
     pub thread_url: String,
 }
 
-/// Everything needed to start the agent on a claimed run (SPEC §3 steps 2–4). Applying it is
+/// Everything needed to start the agent on a claimed run. Applying it is
 /// an idempotent procedure: ensure the worktree, ensure the project, create the thread unless
 /// it exists, start the first turn unless it was started, all with deterministic ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! What the watch tick gathers about one live run before deciding (SPEC §4).
+//! What the watch tick gathers about one live run before deciding.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,18 @@ pub enum CloseReason {
     Duplicate,
     /// Forgejo has no reasons; GitHub may omit it.
     Unspecified,
+}
+
+impl CloseReason {
+    /// The serialized name (`completed`, `not_planned`, `duplicate`, `unspecified`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Completed => "completed",
+            CloseReason::NotPlanned => "not_planned",
+            CloseReason::Duplicate => "duplicate",
+            CloseReason::Unspecified => "unspecified",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,7 +186,7 @@ pub struct Evidence {
     pub deploy: DeployVerdict,
 }
 
-/// Whether a commit message belongs to a run (SPEC §4 "pushed commit"): it carries the run's
+/// Whether a commit message belongs to a run: it carries the run's
 /// trailer `AFK-Run: <run id>`, or references the issue with a closing keyword
 /// (`Closes #N`, `Fixes #N`, `Resolves #N` and their inflections, case-insensitive).
 pub fn commit_belongs(message: &str, run: &crate::model::RunId) -> bool {

@@ -1,4 +1,4 @@
-//! What the poll tick gathers before deciding (SPEC §3): facts about enrolled repos and their
+//! What the poll tick gathers before deciding: facts about enrolled repos and their
 //! ready issues. Adapters fill these in; [`crate::policy`] turns them into a selection.
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    /// `admin`/`write` and above may arm an issue (SPEC §3.4).
+    /// `admin`/`write` and above may arm an issue.
     pub fn may_arm(&self) -> bool {
         matches!(
             self,

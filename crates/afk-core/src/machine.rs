@@ -1,5 +1,4 @@
-//! The run state machine (SPEC §4 human overrides, §5, §7 quiet ticks, §8 doorbell bookkeeping):
-//! one live run's record, evidence, config and `now` in; a decision, its reason, the next record
+//! The run state machine: one live run's record, evidence, config and `now` in; a decision, its reason, the next record
 //! and the effects out. Pure: no clock, no I/O.
 //!
 //! # The decision table (first match wins)
@@ -35,7 +34,7 @@
 //! - Rows 1–9 and 11 apply to dispatched runs only; a claimed run is resumed first (the resume is
 //!   idempotent and records `dispatched`), after which they apply.
 //!
-//! Turn-state caveat (t3.md §3): after afk starts a turn, T3 keeps reporting the previous turn
+//! Turn-state caveat: after afk starts a turn, T3 keeps reporting the previous turn
 //! until the new one runs. A latest turn requested no later than afk's own start (or no turn at
 //! all) counts as "still starting", i.e. running, for [`STARTING_GRACE`].
 //!
@@ -124,7 +123,7 @@ pub struct RunOutcome {
     pub effects: Vec<Effect>,
 }
 
-/// Decides one step of one live run (SPEC §5). Total: every input gets exactly one decision.
+/// Decides one step of one live run. Total: every input gets exactly one decision.
 pub fn decide(input: &RunInput) -> RunOutcome {
     let agent = agent_state(input.record, &input.evidence.thread, input.now);
     let mut record = input.record.clone();

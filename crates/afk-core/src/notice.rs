@@ -1,4 +1,4 @@
-//! Doorbell messages (SPEC §8) for a run's verdict: `repo#N`, the verdict, the reason, the
+//! Doorbell messages for a run's verdict: `repo#N`, the verdict, the reason, the
 //! commit and failing checks where they matter, the issue link and the T3 thread deep link.
 //! And the fleet's one page per T3 outage ([`t3_outage_notice`], kind `t3-unreachable`).
 //!

@@ -1,4 +1,4 @@
-//! The plan a tick prints (INTERFACES §3): what it dispatched or skipped, what it decided for
+//! The plan a tick prints: what it dispatched or skipped, what it decided for
 //! each live run, the effects, and the errors. Serializes to exactly the documented JSON shape,
 //! and renders as concise text for operators ([`render_text`]).
 
@@ -19,7 +19,17 @@ pub enum TickKind {
     Watch,
 }
 
-/// Why an issue was not dispatched (stable kebab-case names, INTERFACES §3).
+impl TickKind {
+    /// `poll` or `watch`, as in the plan's `tick` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TickKind::Poll => "poll",
+            TickKind::Watch => "watch",
+        }
+    }
+}
+
+/// Why an issue was not dispatched (stable kebab-case names: the plan's documented interface).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
@@ -38,6 +48,22 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every skip reason, in declaration order.
+    pub const ALL: [SkipReason; 12] = [
+        SkipReason::KillSwitch,
+        SkipReason::NotAllowlisted,
+        SkipReason::RepoPaused,
+        SkipReason::NotAnIssue,
+        SkipReason::HasHumanLabel,
+        SkipReason::UntrustedLabeler,
+        SkipReason::EditedAfterLabel,
+        SkipReason::Blocked,
+        SkipReason::RepoBusy,
+        SkipReason::AtCapacity,
+        SkipReason::T3Busy,
+        SkipReason::LowerPriority,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::KillSwitch => "kill-switch",
@@ -56,7 +82,7 @@ impl SkipReason {
     }
 }
 
-/// What the state machine decided for a live run (stable names, INTERFACES §3).
+/// What the state machine decided for a live run (stable names: the plan's documented interface).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
@@ -73,6 +99,18 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every decision, in declaration order.
+    pub const ALL: [Decision; 8] = [
+        Decision::Wait,
+        Decision::Done,
+        Decision::FixForward,
+        Decision::NeedsHuman,
+        Decision::Frozen,
+        Decision::ResumeDispatch,
+        Decision::Hold,
+        Decision::Released,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Wait => "wait",
@@ -148,6 +186,10 @@ pub struct Plan {
     pub runs: Vec<RunEntry>,
     pub effects: Vec<Effect>,
     pub errors: Vec<ErrorEntry>,
+    /// Configuration that is accepted but probably not what the operator meant (e.g. a
+    /// `[repos."o/r"]` section for a repo that is not allowlisted). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -162,13 +204,25 @@ impl Plan {
             runs: Vec::new(),
             effects: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
+    /// The plan as indented JSON, for people reading it.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"errors\":[{{\"error\":\"{e}\"}}]}}"))
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| serialization_failed(&e))
     }
+
+    /// The plan as ONE line of JSON (no newline inside), so a log collector reading the
+    /// process's output line by line gets one JSON record per plan.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| serialization_failed(&e))
+    }
+}
+
+fn serialization_failed(e: &serde_json::Error) -> String {
+    serde_json::json!({ "errors": [{ "error": format!("the plan cannot be serialized: {e}") }] })
+        .to_string()
 }
 
 /// Longest reason, detail or error shown per line of the text plan.
@@ -273,6 +327,12 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = write!(place, " run {run}");
         }
         let _ = writeln!(out, "  {place}: {}", one_line(&e.error));
+    }
+    if !plan.warnings.is_empty() {
+        section(&mut out, "Warnings", plan.warnings.len());
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  {}", one_line(w));
+        }
     }
     out
 }

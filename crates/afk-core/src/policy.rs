@@ -1,4 +1,4 @@
-//! The poll tick's choice (SPEC §3): which ready issues are eligible, which one wins each repo's
+//! The poll tick's choice: which ready issues are eligible, which one wins each repo's
 //! slot, and which winners fit the free global and T3 slots. Every issue that does not win is
 //! skipped with the first check it failed, so `--dry-run` can always say why.
 //!
@@ -13,7 +13,7 @@
 //! and even if it is listed in `trusted_bots`: a labelling by afk's account can only come from
 //! its token, and a leaked token must not be able to hand work to the agent.
 //!
-//! Edits after the labelling (SPEC §3.5) are checked on every forge: a title change recorded
+//! Edits after the labelling are checked on every forge: a title change recorded
 //! after it (GitHub `renamed`, Forgejo `change_title`), a body edit time after it (GitHub
 //! `lastEditedAt`), and where the forge shows no body edit time (Forgejo) an `updated_at` after
 //! it. Forgejo moves `updated_at` on a body edit and on every timeline entry, and keeps only the
@@ -280,7 +280,7 @@ fn repo_busy(repo: &RepoName, parts: &RepoParts<'_>, config: &Config) -> Option<
     None
 }
 
-/// The per-issue checks of SPEC §3 in order; the first failure is the skip reason. On success
+/// The per-issue checks, in order; the first failure is the skip reason. On success
 /// returns the issue as a candidate winner of its repo.
 fn check_issue(
     repo: &RepoName,

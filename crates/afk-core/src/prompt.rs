@@ -1,4 +1,4 @@
-//! The prompts afk gives the agent (SPEC §3 "The prompt"): the standing issue-implementer rules
+//! The prompts afk gives the agent: the standing issue-implementer rules
 //! with the issue as delimited data, and the fix-forward prompt.
 //!
 //! Text written by people (title, body, comments) reaches the agent only as *data*: cleaned by

@@ -1,5 +1,5 @@
 //! The run record: everything a later tick needs about a run, carried in the status comment
-//! (SPEC §7) as versioned JSON. afk keeps no other state.
+//! as versioned JSON. afk keeps no other state.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! The fingerprint of the issue text a trusted person vetted (SPEC §3.4–3.5).
+//! The fingerprint of the issue text a trusted person vetted.
 //!
 //! When a run is claimed, the issue's exact title and body (as the forge returned them, before
 //! any cleaning) passed every eligibility check; their SHA-256 goes into the run record. Any

@@ -176,7 +176,7 @@ fn the_shipped_example_parses_and_is_closed() {
     assert!(c.notify.ntfy.is_some() && c.notify.slack.is_some());
     assert!(c.woodpecker.is_some() && c.kube.is_some());
     assert_eq!(c.repos.len(), 1);
-    // Every key of INTERFACES §2 is present in it.
+    // Every documented key is present in it.
     for key in [
         "kill_switch",
         "allowlist",
@@ -213,8 +213,8 @@ fn the_shipped_example_parses_and_is_closed() {
     }
 }
 
-/// INTERFACES §2, verbatim.
-const INTERFACES_EXAMPLE: &str = r#"
+/// The documented example config (every key, as operators see it), verbatim.
+const DOCUMENTED_EXAMPLE: &str = r#"
 kill_switch = true                 # env AFK_KILL_SWITCH=true|false overrides
 allowlist = []                     # env AFK_ALLOWLIST="owner/a,owner/b" overrides; entries are owner/name
 max_in_flight = 3
@@ -286,7 +286,7 @@ pause_reason = ""
 
 #[test]
 fn the_interfaces_example_parses_to_the_documented_values() {
-    let c = parse(INTERFACES_EXAMPLE).expect("INTERFACES §2 parses");
+    let c = parse(DOCUMENTED_EXAMPLE).expect("the documented example parses");
     let secret = |name: &str| PathBuf::from(format!("/var/run/secrets/afk/{name}"));
     let expected = Config {
         tracker: Some(TrackerConfig {
@@ -478,6 +478,33 @@ default_branch = "main"
             .ci_providers(&repo("octo/world"))
             .is_empty()
     );
+}
+
+#[test]
+fn a_repo_section_outside_the_allowlist_is_a_warning() {
+    let text = format!(
+        r#"
+allowlist = ["octo/hello"]
+{GITHUB_TRACKER}
+[repos."Octo/Hello"]
+default_branch = "main"
+[repos."octo/helo"]
+paused = true
+"#
+    );
+    let c = parse(&text).expect("a warning is not an error");
+    let warnings = c.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(r#"[repos."octo/helo"]"#),
+        "{warnings:?}"
+    );
+    assert!(warnings[0].contains("allowlist"), "{warnings:?}");
+    // Enrolling it through the environment silences the warning.
+    let env = with_env(&[("AFK_ALLOWLIST", "octo/hello,octo/helo")]);
+    let c = afk_core::config::parse(Some(&text), &env).expect("parses");
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    assert!(Config::default_closed().warnings().is_empty());
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The run state machine, row by row (SPEC §4 overrides, §5, §7 quiet ticks, §8 doorbells),
+//! The run state machine, row by row,
 //! plus orphans, and generated-input properties.
 
 use std::time::Duration;
@@ -1122,7 +1122,7 @@ fn row12_a_working_agent_is_waited_on_and_a_quiet_tick_writes_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Human overrides (SPEC §4).
+// Human overrides.
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -1177,7 +1177,7 @@ fn a_push_that_auto_closed_the_issue_is_not_an_override() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Finishing: doorbells, retries, give-up, crash recovery (SPEC §5 effects, §8).
+// Finishing: doorbells, retries, give-up, crash recovery.
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -1315,7 +1315,7 @@ fn a_finished_record_without_a_verdict_goes_to_a_human_rather_than_being_guessed
 }
 
 // ---------------------------------------------------------------------------------------------
-// Orphans and unreadable records (SPEC §5 Orphans, §7).
+// Orphans and unreadable records.
 // ---------------------------------------------------------------------------------------------
 
 #[test]

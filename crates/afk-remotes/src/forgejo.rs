@@ -552,7 +552,7 @@ impl Forgejo {
         number: IssueNumber,
         reason: CloseReason,
     ) -> Result<()> {
-        tracing::debug!(remote = REMOTE, %repo, number, ?reason, "closing (Forgejo records no reason)");
+        tracing::debug!(remote = REMOTE, %repo, number, reason = reason.as_str(), "closing (Forgejo records no reason)");
         self.set_state(repo, number, "closed").await
     }
 

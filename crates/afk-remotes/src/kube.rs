@@ -1,4 +1,4 @@
-//! Deploy health from the Kubernetes API (remotes doc §D): one GET of the target Deployment per
+//! Deploy health from the Kubernetes API: one GET of the target Deployment per
 //! check, judged by [`rollout_status`].
 //!
 //! A deploy is healthy when the target container's template image carries the commit and the

@@ -1,4 +1,4 @@
-//! The ntfy doorbell (remotes doc §E): one JSON publish to the server's root URL per notice.
+//! The ntfy doorbell: one JSON publish to the server's root URL per notice.
 //!
 //! The JSON form carries the topic in the body (`POST /`, not `POST /<topic>`), markdown on,
 //! the priority (1..=5), tags, the issue link as `click` and the T3 thread as a `view` action.

@@ -1,4 +1,4 @@
-//! The Slack doorbell (remotes doc §F): one incoming-webhook post per notice.
+//! The Slack doorbell: one incoming-webhook post per notice.
 //!
 //! The webhook URL is a secret (whoever has it can post): it is read from its file on every
 //! post, and no error or log ever shows it; requests are described as `POST slack webhook`.

@@ -1,4 +1,4 @@
-//! The Woodpecker CI client (remotes doc §C): a repo's numeric id by full name, the pipelines
+//! The Woodpecker CI client: a repo's numeric id by full name, the pipelines
 //! of one commit, and their CI signals.
 //!
 //! Woodpecker has no commit filter, so pipelines are listed newest first, [`PER_PAGE`] at a

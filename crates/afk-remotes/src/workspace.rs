@@ -1,4 +1,4 @@
-//! Git workspaces (SPEC §6): one mirror per enrolled repo that only afk writes, and one
+//! Git workspaces: one mirror per enrolled repo that only afk writes, and one
 //! independent clone per run that belongs to the agent, under a root shared with T3's pod,
 //! driven through the real `git` binary.
 //!

@@ -1,4 +1,4 @@
-//! The bench (BENCH.md): a fleet of enrolled repos in the simulators, one real `afk-poll` tick
+//! The bench: a fleet of enrolled repos in the simulators, one real `afk-poll` tick
 //! and two real `afk-watch` ticks against it with injected latency, measured from the
 //! simulators' request log; and the T3 read-cost mode (`--t3-threads`).
 //!

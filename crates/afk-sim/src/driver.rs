@@ -20,7 +20,23 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// Next to this executable (`target/<profile>/`), building them with cargo when missing.
+    /// The two binaries in `dir` (they may not exist).
+    pub fn in_dir(dir: &Path) -> Binaries {
+        Binaries {
+            poll: dir.join(format!("afk-poll{}", std::env::consts::EXE_SUFFIX)),
+            watch: dir.join(format!("afk-watch{}", std::env::consts::EXE_SUFFIX)),
+        }
+    }
+
+    fn exist(&self) -> bool {
+        self.poll.is_file() && self.watch.is_file()
+    }
+
+    /// Finds the binaries for this executable. Run from a cargo target folder of the source
+    /// tree (`cargo run -p afk-sim`, tests), they are built with cargo into the same folder
+    /// first (always in a debug build, so the demo never runs stale binaries; in a release
+    /// build only when missing). Installed (`cargo install`), they are looked for next to
+    /// afk-sim, then on `PATH`.
     pub fn beside_current_exe() -> anyhow::Result<Binaries> {
         let exe = std::env::current_exe().context("cannot find the afk-sim executable")?;
         let dir = exe
@@ -33,27 +49,35 @@ impl Binaries {
         } else {
             dir
         };
-        let bins = Binaries {
-            poll: dir.join(format!("afk-poll{}", std::env::consts::EXE_SUFFIX)),
-            watch: dir.join(format!("afk-watch{}", std::env::consts::EXE_SUFFIX)),
-        };
-        if bins.poll.exists() && bins.watch.exists() && !cfg!(debug_assertions) {
-            return Ok(bins);
+        let beside = Binaries::in_dir(&dir);
+        if let Some(manifest) = source_tree_manifest(&dir)
+            && (cfg!(debug_assertions) || !beside.exist())
+        {
+            build_with_cargo(&manifest, &dir)?;
         }
-        // Always rebuild in debug so the demo never runs stale binaries (cheap when fresh).
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "afk", "--bins"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
+        Binaries::find(&dir, std::env::var_os("PATH").as_deref())
+    }
+
+    /// The binaries next to `beside`, else in the first `PATH` folder holding both.
+    pub fn find(beside: &Path, path: Option<&std::ffi::OsStr>) -> anyhow::Result<Binaries> {
+        let here = Binaries::in_dir(beside);
+        if here.exist() {
+            return Ok(here);
         }
-        let status = cmd
-            .status()
-            .context("cannot run cargo to build afk-poll and afk-watch")?;
-        if !status.success() || !bins.poll.exists() {
-            bail!("building afk-poll and afk-watch failed ({status})");
+        if let Some(path) = path {
+            for dir in std::env::split_paths(path) {
+                let there = Binaries::in_dir(&dir);
+                if there.exist() {
+                    return Ok(there);
+                }
+            }
         }
-        Ok(bins)
+        bail!(
+            "cannot find afk-poll and afk-watch next to afk-sim ({}) or on PATH: install them \
+             beside afk-sim with `cargo install --locked --path crates/afk` from the afk source \
+             tree, or add the folder that holds them to PATH",
+            beside.display()
+        )
     }
 
     pub fn of(&self, tick: Tick) -> &Path {
@@ -77,6 +101,38 @@ impl Tick {
             Tick::Watch => "afk-watch",
         }
     }
+}
+
+/// The workspace's `Cargo.toml` when `exe_dir` is a profile folder (`debug`, `release`) of a
+/// cargo target folder and the source tree this afk-sim was built from is still there.
+fn source_tree_manifest(exe_dir: &Path) -> Option<PathBuf> {
+    let profile = exe_dir.file_name()?.to_str()?;
+    if !matches!(profile, "debug" | "release") {
+        return None;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    manifest.is_file().then_some(manifest)
+}
+
+/// `cargo build` of afk-poll and afk-watch into the target folder holding `exe_dir`.
+fn build_with_cargo(manifest: &Path, exe_dir: &Path) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "afk", "--bins", "--manifest-path"])
+        .arg(manifest);
+    if let Some(target) = exe_dir.parent() {
+        cmd.arg("--target-dir").arg(target);
+    }
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .status()
+        .context("cannot run cargo to build afk-poll and afk-watch")?;
+    if !status.success() {
+        bail!("building afk-poll and afk-watch failed ({status})");
+    }
+    Ok(())
 }
 
 /// How to run one tick.
@@ -160,6 +216,8 @@ pub async fn run_tick(
         .env_remove("AFK_ALLOWLIST")
         .env_remove("AFK_CONFIG")
         .env_remove("AFK_OUTPUT")
+        .env_remove("AFK_DRY_RUN")
+        .env_remove("AFK_INERT")
         .env_remove("RUST_LOG")
         .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
         .stdin(Stdio::null())
@@ -225,4 +283,47 @@ pub async fn run_tick(
 fn read_peak_rss(path: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines().rev().find_map(|l| l.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path) {
+        for b in ["afk-poll", "afk-watch"] {
+            std::fs::write(dir.join(format!("{b}{}", std::env::consts::EXE_SUFFIX)), "")
+                .expect("write");
+        }
+    }
+
+    #[test]
+    fn binaries_are_found_beside_then_on_path_else_named_in_the_error() {
+        let beside = tempfile::tempdir().expect("tempdir");
+        let on_path = tempfile::tempdir().expect("tempdir");
+        let empty = tempfile::tempdir().expect("tempdir");
+        let path = std::env::join_paths([empty.path(), on_path.path()]).expect("a PATH value");
+
+        let err = Binaries::find(beside.path(), Some(&path)).expect_err("nowhere yet");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("cargo install --locked --path crates/afk"),
+            "{msg}"
+        );
+        assert!(msg.contains("PATH"), "{msg}");
+
+        touch(on_path.path());
+        let found = Binaries::find(beside.path(), Some(&path)).expect("on PATH");
+        assert_eq!(found.poll, Binaries::in_dir(on_path.path()).poll);
+
+        touch(beside.path());
+        let found = Binaries::find(beside.path(), Some(&path)).expect("beside");
+        assert_eq!(found.watch, Binaries::in_dir(beside.path()).watch);
+        assert!(Binaries::find(beside.path(), None).is_ok());
+    }
+
+    #[test]
+    fn only_a_cargo_profile_folder_is_built_into() {
+        assert!(source_tree_manifest(Path::new("/usr/local/bin")).is_none());
+        assert!(source_tree_manifest(Path::new("/home/me/.cargo/bin")).is_none());
+    }
 }

@@ -1,4 +1,4 @@
-//! Simulator of the slice of the Kubernetes API afk reads (remotes doc §D): Deployments under
+//! Simulator of the slice of the Kubernetes API afk reads: Deployments under
 //! `/apis/apps/v1/namespaces/{ns}/deployments[/{name}]`, as real `apps/v1` JSON, and real
 //! `Status` objects for errors.
 //!

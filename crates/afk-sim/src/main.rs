@@ -1,4 +1,4 @@
-//! `afk-sim`: serve the simulators, run the demo, run the bench (INTERFACES §5, BENCH.md).
+//! `afk-sim`: serve the simulators, run the demo, run the bench.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,22 +21,29 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the real afk-poll/afk-watch through the lifecycle scenarios and tell the story.
+    ///
+    /// afk-poll and afk-watch are looked for next to afk-sim, then on PATH (install them with
+    /// `cargo install --locked --path crates/afk`); run from the source tree's target folder
+    /// they are built first.
     Demo {
-        /// Only this scenario (landed, needs-human, fix-forward, frozen).
-        #[arg(long)]
+        /// Only this scenario.
+        #[arg(long, value_parser = scenario_values(&afk_sim::demo::DEMO_SCENARIOS))]
         scenario: Option<String>,
     },
     /// Serve the simulators for a scenario until killed.
+    ///
+    /// Writes a complete afk config pointing at the simulators, prints `ready <control-url>`
+    /// once every simulator listens, and serves until interrupted.
     Serve {
-        /// empty, landed, needs-human, fix-forward, frozen, fleet, forgejo or forgejo-needs-human.
-        #[arg(long, default_value = "empty")]
+        /// The world to serve.
+        #[arg(long, default_value = "empty", value_parser = scenario_values(&afk_sim::scenario::scenario_names()))]
         scenario: String,
         /// Where to write a complete afk config pointing at the simulators.
         #[arg(long)]
         config_out: PathBuf,
     },
     /// Measure one poll tick and two watch ticks of the real binaries against a simulated fleet
-    /// with injected latency (BENCH.md); or, with --t3-threads, the cost of one T3 fleet read.
+    /// with injected latency (docs/performance.md); or, with --t3-threads, the cost of one T3 fleet read.
     Bench {
         #[arg(long, default_value_t = 200)]
         repos: usize,
@@ -57,6 +64,22 @@ enum Command {
         #[arg(long)]
         t3_threads: Option<usize>,
     },
+}
+
+/// The scenarios `names` as the argument's possible values, each with its line of
+/// [`afk_sim::scenario::SCENARIOS`] for `--help`: the list cannot drift from the code.
+fn scenario_values(names: &[&'static str]) -> clap::builder::PossibleValuesParser {
+    let values: Vec<clap::builder::PossibleValue> = names
+        .iter()
+        .map(|name| {
+            let help = afk_sim::scenario::SCENARIOS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, help)| *help);
+            clap::builder::PossibleValue::new(*name).help(help)
+        })
+        .collect();
+    clap::builder::PossibleValuesParser::new(values)
 }
 
 fn main() -> ExitCode {

@@ -1,4 +1,4 @@
-//! Simulator of an ntfy server's publish API (remotes doc §E): the JSON form POSTed to the root
+//! Simulator of an ntfy server's publish API: the JSON form POSTed to the root
 //! URL and the text form POSTed or PUT to `/<topic>` with `X-*` headers, optional or required
 //! access tokens, ntfy's JSON error bodies, and a rate limit that answers 429 without any
 //! `Retry-After` (ntfy never sends one).

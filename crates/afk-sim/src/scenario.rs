@@ -20,19 +20,46 @@ use crate::t3::{ScriptedTurn, T3Version, TurnCompletion, TurnOutcome};
 use crate::world::World;
 use crate::{forgejo, kube, ntfy, slack, woodpecker};
 
-/// Every scenario `serve` and `demo` know. All but the `forgejo*` ones track issues on GitHub
-/// with GitHub check runs for CI; `forgejo` is `landed` and `forgejo-needs-human` is
-/// `needs-human`, on Forgejo with Woodpecker CI (neither repo has afk's lock or human label).
-pub const SCENARIOS: [&str; 8] = [
-    "empty",
-    "landed",
-    "needs-human",
-    "fix-forward",
-    "frozen",
-    "fleet",
-    "forgejo",
-    "forgejo-needs-human",
+/// Every scenario `serve` and `demo` know, with one line each for `--help`. All but the
+/// `forgejo*` ones track issues on GitHub with GitHub check runs for CI; `forgejo` is `landed`
+/// and `forgejo-needs-human` is `needs-human`, on Forgejo with Woodpecker CI (neither repo has
+/// afk's lock or human label).
+pub const SCENARIOS: [(&str, &str); 8] = [
+    ("empty", "every remote up, no issue: nothing to do"),
+    (
+        "landed",
+        "acme/shop#1 ready; the agent pushes green, CI passes, the rollout is healthy: done",
+    ),
+    (
+        "needs-human",
+        "acme/shop#1 ready; the agent asks a question instead of finishing: needs-human",
+    ),
+    (
+        "fix-forward",
+        "acme/shop#1 ready; the first push is red, a corrective turn makes it green: done",
+    ),
+    (
+        "frozen",
+        "acme/shop#1 ready; every push stays red until fix-forward runs out: frozen (T3 0.0.27)",
+    ),
+    (
+        "fleet",
+        "acme/svc-1 to acme/svc-4, one ready issue each, all green",
+    ),
+    (
+        "forgejo",
+        "landed, with the issue on Forgejo and CI on Woodpecker",
+    ),
+    (
+        "forgejo-needs-human",
+        "needs-human, on Forgejo with Woodpecker CI, in a repo without afk's labels",
+    ),
 ];
+
+/// The scenario names, in [`SCENARIOS`] order.
+pub fn scenario_names() -> Vec<&'static str> {
+    SCENARIOS.iter().map(|(name, _)| *name).collect()
+}
 
 /// Where a scenario's issues and CI live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +145,7 @@ pub fn prepare(
             .collect(),
         other => bail!(
             "unknown scenario {other:?}; known: {}",
-            SCENARIOS.join(", ")
+            scenario_names().join(", ")
         ),
     };
     install_credentials(world, running, dir)?;

@@ -1,4 +1,4 @@
-//! Simulator of Slack incoming webhooks (remotes doc §F): `POST /services/T…/B…/<secret>`,
+//! Simulator of Slack incoming webhooks: `POST /services/T…/B…/<secret>`,
 //! success is 200 with the plain-text body `ok`, errors are plain-text codes (`no_service`,
 //! `invalid_payload`, `no_text`, `invalid_blocks`, …), and a rate limit answers 429 with
 //! `Retry-After`.

@@ -1,4 +1,4 @@
-//! Simulator of Woodpecker CI v3's API (remotes doc §C): repo lookup by full name, pipelines
+//! Simulator of Woodpecker CI v3's API: repo lookup by full name, pipelines
 //! listed newest first with `perPage` capped at 50, validated `event`/`status` filters, bearer
 //! auth and Unix-second timestamps.
 //!

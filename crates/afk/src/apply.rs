@@ -1,5 +1,5 @@
 //! Applies the core's effects, one at a time and in order, and the idempotent dispatch
-//! procedure (SPEC §3 steps 2–4).
+//! procedure.
 
 use afk_core::config::Config;
 use afk_core::effect::{DispatchSpec, Effect};

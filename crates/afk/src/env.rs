@@ -2,6 +2,10 @@
 
 /// Path of the TOML config (same as `--config`).
 pub const CONFIG: &str = "AFK_CONFIG";
+/// `true` or `false` (same as `--dry-run`): a Job created from a CronJob can be made a dry run.
+pub const DRY_RUN: &str = "AFK_DRY_RUN";
+/// `true` or `false` (same as `--inert`): run without a config file, on purpose.
+pub const INERT: &str = "AFK_INERT";
 /// `text` or `json` (same as `--output`).
 pub const OUTPUT: &str = "AFK_OUTPUT";
 /// `json` or `text` (same as `--log-format`).

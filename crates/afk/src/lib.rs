@@ -18,7 +18,7 @@ pub mod watch;
 
 use afk_core::config::Config;
 use afk_core::model::Timestamp;
-use afk_core::plan::{Plan, TickKind};
+use afk_core::plan::{Plan, SkipEntry, SkipReason, TickKind};
 
 use crate::cli::{Args, Outcome};
 
@@ -31,6 +31,22 @@ pub enum SetupError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no config file: pass --config PATH (or set {config}). To run without one on purpose, \
+         inert (kill switch on, no repo enrolled), pass --inert (or {inert}=true), or set \
+         {kill_switch} explicitly",
+        config = env::CONFIG,
+        inert = env::INERT,
+        kill_switch = env::KILL_SWITCH
+    )]
+    NoConfig,
+    #[error(
+        "--inert ({inert}) runs without a config file, but a config file was also given \
+         ({config}): drop one of the two",
+        inert = env::INERT,
+        config = env::CONFIG
+    )]
+    InertWithConfig,
     #[error("invalid configuration: {0}")]
     Config(#[from] afk_core::config::ConfigError),
     #[error("{var} must be an RFC 3339 time, got {value:?}")]
@@ -43,10 +59,16 @@ pub enum SetupError {
     Deadline,
 }
 
-/// Reads the config file (if any) and the environment, validated.
+/// Reads the config file and the environment, validated.
+///
+/// A config file is required: without one every default is closed, and a missing file must not
+/// pass for a kill switch turned on by choice. Running without one is allowed only when the
+/// person says so: `--inert` (`AFK_INERT=true`), or `AFK_KILL_SWITCH` set explicitly (every
+/// value needed then comes from the environment).
 pub fn load_config(args: &Args) -> Result<Config, SetupError> {
-    let text = match &args.config {
-        Some(path) => {
+    let text = match (&args.config, args.inert) {
+        (Some(_), true) => return Err(SetupError::InertWithConfig),
+        (Some(path), false) => {
             Some(
                 std::fs::read_to_string(path).map_err(|source| SetupError::ReadConfig {
                     path: path.display().to_string(),
@@ -54,7 +76,9 @@ pub fn load_config(args: &Args) -> Result<Config, SetupError> {
                 })?,
             )
         }
-        None => None,
+        (None, true) => None,
+        (None, false) if std::env::var_os(env::KILL_SWITCH).is_some() => None,
+        (None, false) => return Err(SetupError::NoConfig),
     };
     let env = |k: &str| std::env::var(k).ok();
     Ok(afk_core::config::parse(text.as_deref(), &env)?)
@@ -107,17 +131,37 @@ pub fn now_from(
     Ok(Clock { now, pinned: true })
 }
 
+/// The skip entry naming the closed allowlist gate (no repo: it is about every repo).
+fn empty_allowlist() -> SkipEntry {
+    SkipEntry {
+        repo: None,
+        issue: None,
+        reason: SkipReason::NotAllowlisted,
+        detail: format!(
+            "the allowlist is empty: no repo is enrolled, so nothing is read or dispatched \
+             (add owner/name entries to `allowlist` in the config, or set {})",
+            env::ALLOWLIST
+        ),
+    }
+}
+
+/// A tick that could not start: the error in the logs (and, for people reading text logs, as
+/// a plain line too), nothing done, exit 2.
+fn setup_failed(args: &Args, e: &dyn std::fmt::Display) -> Outcome {
+    tracing::error!(error = %e, "nothing was done");
+    if args.log_format == cli::LogFormat::Text {
+        eprintln!("afk: {e}");
+    }
+    Outcome::ConfigError
+}
+
 /// Runs one tick and prints its plan.
 pub async fn run(tick: TickKind, args: &Args) -> Outcome {
     let started = std::time::Instant::now();
     let setup = load_config(args).and_then(|c| now().map(|n| (c, n)));
     let (config, clock) = match setup {
         Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "nothing was done");
-            eprintln!("afk: {e}");
-            return Outcome::ConfigError;
-        }
+        Err(e) => return setup_failed(args, &e),
     };
     let now = clock.now;
     let mut plan = Plan::new(tick, args.dry_run, config.kill_switch);
@@ -130,21 +174,35 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         );
         plan.pinned_now = Some(now);
     }
+    plan.warnings = config.warnings();
+    for warning in &plan.warnings {
+        tracing::warn!(tick = tick.as_str(), warning = %warning, "configuration warning");
+    }
     if tick == TickKind::Poll && config.kill_switch {
-        // SPEC §2.2: zero network I/O, exit 0.
-        plan.skipped.push(afk_core::plan::SkipEntry {
+        // The kill switch stops the poll before any network I/O; the tick still succeeds.
+        plan.skipped.push(SkipEntry {
             repo: None,
             issue: None,
-            reason: afk_core::plan::SkipReason::KillSwitch,
-            detail: "the kill switch is on: nothing is dispatched (set kill_switch = false or AFK_KILL_SWITCH=false to arm)".into(),
+            reason: SkipReason::KillSwitch,
+            detail: format!(
+                "the kill switch is on: nothing is dispatched (set kill_switch = false or {}=false to arm)",
+                env::KILL_SWITCH
+            ),
         });
-        tracing::info!(tick = "poll", "kill switch on: no I/O");
+        if config.allowlist.is_empty() {
+            plan.skipped.push(empty_allowlist());
+        }
+        tracing::info!(tick = tick.as_str(), "kill switch on: no I/O");
         output::print(&plan, args.output);
         return Outcome::Completed;
     }
     if config.allowlist.is_empty() {
-        // Nothing enrolled: nothing to read.
-        tracing::info!(tick = ?tick, "no repo is enrolled");
+        // Nothing enrolled: nothing to read. Named in the plan, so the closed gate is seen.
+        plan.skipped.push(empty_allowlist());
+        tracing::info!(
+            tick = tick.as_str(),
+            "the allowlist is empty: no repo is enrolled"
+        );
         output::print(&plan, args.output);
         return Outcome::Completed;
     }
@@ -156,11 +214,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
     };
     let remotes = match remotes::Remotes::build(&config, tick, deadline).await {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "nothing was done");
-            eprintln!("afk: {e}");
-            return Outcome::ConfigError;
-        }
+        Err(e) => return setup_failed(args, &e),
     };
     let concurrency = usize::from(args.concurrency);
     let work = async {
@@ -202,7 +256,13 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         metrics::push(m, &plan, &stats).await;
     }
     for e in &plan.errors {
-        tracing::error!(repo = ?e.repo.as_ref().map(ToString::to_string), issue = ?e.issue, run = ?e.run.as_ref().map(ToString::to_string), error = %e.error, "failed");
+        tracing::error!(
+            repo = e.repo.as_ref().map(tracing::field::display),
+            issue = e.issue,
+            run = e.run.as_ref().map(tracing::field::display),
+            error = %e.error,
+            "failed"
+        );
     }
     output::print(&plan, args.output);
     if plan.errors.is_empty() {

@@ -1,4 +1,4 @@
-//! Prints the plan on stdout, as text or as the JSON object of INTERFACES §3.
+//! Prints the plan on stdout, as text or as one JSON object on one line.
 
 use std::io::Write;
 
@@ -8,7 +8,8 @@ use crate::cli::Output;
 
 pub fn print(plan: &Plan, output: Output) {
     let text = match output {
-        Output::Json => plan.to_json(),
+        // One line: with JSON logs on stderr, every line of the process's output is JSON.
+        Output::Json => plan.to_json_line(),
         Output::Text => afk_core::plan::render_text(plan),
     };
     let mut out = std::io::stdout().lock();

@@ -1,4 +1,4 @@
-//! The poll tick (SPEC §3): gather the enrolled repos' ready issues, select with the core's
+//! The poll tick: gather the enrolled repos' ready issues, select with the core's
 //! policy, then claim and dispatch each winner in the crash-safe order the core planned.
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,4 @@
-//! The watch tick (SPEC §4): for every live run (an issue carrying the lock label), gather the
+//! The watch tick: for every live run (an issue carrying the lock label), gather the
 //! evidence, let the core's state machine decide, and apply the effects.
 
 use std::collections::BTreeSet;
@@ -102,12 +102,12 @@ impl Tick<'_> {
         let applier = self.applier();
         for effect in effects {
             if let Err(e) = applier.apply(effect, comment_id).await {
-                tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_str(), effect = effect.kind(), error = %e, "effect failed");
+                tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), error = %e, "effect failed");
                 let mut entry = ctx.error(format!("{} failed: {e}", effect.kind()));
                 entry.public = Some(format!("{} failed: {}", effect.kind(), e.public_summary()));
                 return Err(entry);
             }
-            tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_str(), effect = effect.kind(), "applied");
+            tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), "applied");
         }
         Ok(())
     }
@@ -130,11 +130,9 @@ impl ErrCtx {
             error,
         }
     }
-    fn run_str(&self) -> String {
-        self.run
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()
+    /// The run for a log field: absent (not `""`) when unknown.
+    fn run_field(&self) -> Option<tracing::field::DisplayValue<&RunId>> {
+        self.run.as_ref().map(tracing::field::display)
     }
 }
 
@@ -220,7 +218,12 @@ pub async fn tick(
             .await
         {
             Ok(report) => {
-                tracing::info!(expired = ?report.expired, evicted = ?report.evicted, usage_percent = ?report.usage_percent, "housekeeping")
+                tracing::info!(
+                    expired = report.expired.len(),
+                    evicted = report.evicted.len(),
+                    usage_percent = report.usage_percent,
+                    "housekeeping"
+                )
             }
             Err(e) => plan.errors.push(ErrorEntry {
                 public: None,

@@ -1,6 +1,6 @@
 //! A small bench fleet (20 repos × 3 issues, 4 live runs, no latency) run through the real
-//! binaries: the request-count properties BENCH.md measures must hold, so a change that adds
-//! requests, repeats a read or writes on a quiet tick fails here.
+//! binaries: the request-count properties the bench measures (docs/performance.md) must hold,
+//! so a change that adds requests, repeats a read or writes on a quiet tick fails here.
 
 use afk_sim::bench::{FleetSpec, build_fleet};
 use afk_sim::driver::Binaries;

@@ -316,7 +316,7 @@ pub(super) fn scheme_and_host(url: &str) -> Option<(String, String)> {
 
 /// Hosts where plain `http://` keeps a secret off open networks: loopback (`localhost`,
 /// 127.0.0.0/8, `::1`) and Kubernetes Service names (`*.svc`, `*.svc.cluster.local`), whose
-/// traffic stays on the cluster network (T3 is usually reached that way, INTERFACES §2).
+/// traffic stays on the cluster network (T3 is usually reached that way, as in the example config).
 pub(super) fn plain_http_ok(host: &str) -> bool {
     host == "localhost"
         || host

@@ -1,4 +1,4 @@
-//! Locks with no usable run record behind them (SPEC §5 "Orphans", §7): released with a
+//! Locks with no usable run record behind them: released with a
 //! comment, or handed to a human when afk's own record cannot be read.
 
 use crate::config::Config;
@@ -6,7 +6,7 @@ use crate::effect::Effect;
 use crate::model::{IssueNumber, RepoName};
 use crate::plan::Decision;
 
-/// Why a locked issue has no usable run record (SPEC §5 "Orphans", §7).
+/// Why a locked issue has no usable run record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrphanKind {
     /// No comment by afk's account carries a run record.

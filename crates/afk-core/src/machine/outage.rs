@@ -1,4 +1,4 @@
-//! Paging a T3 outage once (SPEC §8 doorbells, for the fleet rather than one run): when the
+//! Paging a T3 outage once (a doorbell for the fleet rather than one run): when the
 //! watch tick cannot read T3, every run it tracks records the first tick that saw it so
 //! (`t3_unreachable_since`); past `limits.t3_outage_page_after` the outage is paged once per
 //! channel for the whole fleet, and every affected run's record is marked (`t3_outage_paged`),

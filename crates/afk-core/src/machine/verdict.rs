@@ -1,4 +1,4 @@
-//! Verdicts and their effects (SPEC §5 "Effects of verdicts", §8): recording a verdict, the
+//! Verdicts and their effects: recording a verdict, the
 //! crash-safe effect order, doorbell bookkeeping, and releasing the lock last.
 
 use crate::comment::{self, RenderContext};

@@ -1,4 +1,4 @@
-//! The plan as operators read it (text) and as tools read it (JSON, INTERFACES §3).
+//! The plan as operators read it (text) and as tools read it (JSON).
 
 use afk_core::effect::{DispatchSpec, Effect, Notice};
 use afk_core::evidence::CloseReason;
@@ -250,4 +250,40 @@ fn json_plan_has_the_documented_shape() {
     assert_eq!(v["effects"][0]["label"], "agent-in-progress");
     let back: Plan = serde_json::from_value(v).expect("round trip");
     assert_eq!(back, poll_plan());
+}
+
+#[test]
+fn the_json_line_is_one_line_and_the_same_plan() {
+    for plan in [poll_plan(), watch_plan()] {
+        let line = plan.to_json_line();
+        assert!(!line.contains('\n'), "one line: {line}");
+        let back: Plan = serde_json::from_str(&line).expect("json");
+        assert_eq!(back, plan);
+    }
+}
+
+#[test]
+fn warnings_are_listed_only_when_there_are_some() {
+    let plan = poll_plan();
+    let v: serde_json::Value = serde_json::from_str(&plan.to_json_line()).expect("json");
+    assert!(v.get("warnings").is_none(), "absent when empty");
+    assert!(!render_text(&plan).contains("Warnings"));
+
+    let mut warned = poll_plan();
+    warned
+        .warnings
+        .push("config section [repos.\"octo/helo\"] is unused\nFAKE LINE".to_owned());
+    let v: serde_json::Value = serde_json::from_str(&warned.to_json_line()).expect("json");
+    assert_eq!(
+        v["warnings"][0],
+        "config section [repos.\"octo/helo\"] is unused\nFAKE LINE"
+    );
+    let text = render_text(&warned);
+    assert!(
+        text.contains(
+            "Warnings (1):\n  config section [repos.\"octo/helo\"] is unused FAKE LINE\n"
+        )
+    );
+    let back: Plan = serde_json::from_value(v).expect("round trip");
+    assert_eq!(back, warned);
 }

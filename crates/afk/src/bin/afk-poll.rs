@@ -1,4 +1,4 @@
-//! `afk-poll`: one poll tick — choose ready issues and dispatch them (SPEC §3).
+//! `afk-poll`: one poll tick — choose ready issues of enrolled repos and dispatch them.
 
 fn main() -> std::process::ExitCode {
     afk::cli::main(afk_core::plan::TickKind::Poll)

@@ -1,4 +1,4 @@
-//! `afk-watch`: one watch tick — drive every live run one step (SPEC §4).
+//! `afk-watch`: one watch tick — drive every live run one step toward its verdict.
 
 fn main() -> std::process::ExitCode {
     afk::cli::main(afk_core::plan::TickKind::Watch)

@@ -7,6 +7,7 @@ mod adversarial_vetting;
 mod crash;
 mod harness;
 mod lifecycle;
+mod operator;
 mod operator_views;
 mod safety;
 mod t3_outage;
