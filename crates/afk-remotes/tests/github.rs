@@ -1405,6 +1405,8 @@ async fn a_server_without_blocked_by_falls_back_once_per_client() {
     let extras = env.gh.issue_extras(&env.repo, n).await.expect("fallback");
     assert!(extras.linked_blockers.is_empty());
     assert_eq!(extras.body_edited_at, None);
+    // `lastEditedAt` is still read: the body edit time stays known (GitHub, not Forgejo, rules).
+    assert!(extras.body_edit_time_known);
     let again = env.gh.issue_extras(&env.repo, m).await.expect("fallback");
     assert!(again.linked_blockers.is_empty());
     let queries: Vec<String> = env.seen("/graphql").into_iter().map(|r| r.body).collect();

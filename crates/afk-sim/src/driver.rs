@@ -174,6 +174,26 @@ pub struct TickRun {
     pub peak_rss_kib: Option<u64>,
 }
 
+/// The environment of a binary run against the simulators: the clock pinned to the simulated
+/// one (honoured only under the simulation opt-in and outside Kubernetes), and nothing from the
+/// caller's environment that would change what the run does (gates, config, output, dry run).
+pub fn simulation_env(
+    cmd: &mut tokio::process::Command,
+    now: chrono::DateTime<chrono::Utc>,
+) -> &mut tokio::process::Command {
+    cmd.env("AFK_NOW", now.to_rfc3339())
+        .env("AFK_SIMULATION", "1")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("AFK_KILL_SWITCH")
+        .env_remove("AFK_ALLOWLIST")
+        .env_remove("AFK_CONFIG")
+        .env_remove("AFK_OUTPUT")
+        .env_remove("AFK_DRY_RUN")
+        .env_remove("AFK_INERT")
+        .env_remove("RUST_LOG")
+        .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
+}
+
 /// Runs one tick to completion (or until `kill_after`).
 pub async fn run_tick(
     bins: &Binaries,
@@ -208,18 +228,7 @@ pub async fn run_tick(
     if let Some(c) = opts.concurrency {
         cmd.args(["--concurrency", &c.to_string()]);
     }
-    // The pinned clock is honoured only under the simulation opt-in and outside Kubernetes.
-    cmd.env("AFK_NOW", now.to_rfc3339())
-        .env("AFK_SIMULATION", "1")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("AFK_KILL_SWITCH")
-        .env_remove("AFK_ALLOWLIST")
-        .env_remove("AFK_CONFIG")
-        .env_remove("AFK_OUTPUT")
-        .env_remove("AFK_DRY_RUN")
-        .env_remove("AFK_INERT")
-        .env_remove("RUST_LOG")
-        .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
+    simulation_env(&mut cmd, now)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

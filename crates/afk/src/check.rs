@@ -144,7 +144,7 @@ fn secrets(config: &Config, report: &mut CheckReport) {
         files.push(("t3.token_file", &t.token_file));
     }
     if let Some(w) = &config.woodpecker {
-        files.push(("woodpecker.token_file", &w.token_file));
+        files.push(("ci.woodpecker.token_file", &w.token_file));
     }
     if let Some(n) = &config.notify.ntfy
         && let Some(f) = &n.token_file
@@ -393,9 +393,9 @@ async fn woodpecker(config: &Config, remotes: &Remotes, report: &mut CheckReport
                 "woodpecker",
                 "-",
                 FAIL,
-                "a repo uses woodpecker CI but [woodpecker] is not configured",
+                "a repo uses woodpecker CI but [ci.woodpecker] is not configured",
             )
-            .with_fix("add [woodpecker] api_url and token_file"),
+            .with_fix("add [ci.woodpecker] api_url and token_file"),
         );
         return;
     };
@@ -409,7 +409,7 @@ async fn woodpecker(config: &Config, remotes: &Remotes, report: &mut CheckReport
             ),
             Err(e) => CheckRow::new("woodpecker repo", repo.to_string(), FAIL, e.to_string())
                 .with_fix(format!(
-                    "activate {repo} in Woodpecker and check woodpecker.api_url and token_file"
+                    "activate {repo} in Woodpecker and check ci.woodpecker.api_url and token_file"
                 )),
         };
         report.push(row);

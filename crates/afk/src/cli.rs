@@ -59,11 +59,11 @@ pub struct Args {
     /// Preflight: validate the config, read every secret file, reach every configured remote
     /// with reads only, print what works and what to fix; exit 0 all good, 1 a check failed,
     /// 2 config error. Writes nothing, ever.
-    #[arg(long, conflicts_with = "dry_run")]
+    #[arg(long)]
     pub check: bool,
     /// afk-watch only: print the fleet view (live runs with phase, age, spend and links; the
     /// most recent verdicts) and exit. Reads only.
-    #[arg(long, conflicts_with_all = ["dry_run", "check"])]
+    #[arg(long, conflicts_with = "check")]
     pub report: bool,
 }
 
@@ -132,7 +132,9 @@ Environment:
   AFK_KILL_SWITCH  true | false: overrides `kill_switch`
   AFK_ALLOWLIST    owner/a,owner/b: overrides `allowlist` (empty: no repo)
   AFK_CONCURRENCY  requests in flight at once (--concurrency)
-  AFK_NOW          pins the tick's clock (simulation only)
+  AFK_NOW          pins the tick's clock; honoured only with AFK_SIMULATION=1, outside
+                   Kubernetes (anywhere else it is refused: exit 2)
+  AFK_SIMULATION   1: this process runs against the simulators (never on the CronJobs)
   RUST_LOG         log filter, overrides -v/-q
 
 stdout carries only the plan; logs go to stderr. In a cluster, set AFK_OUTPUT=json and
@@ -157,7 +159,16 @@ pub fn command(tick: TickKind) -> clap::Command {
 pub fn parse(tick: TickKind) -> Result<Args, clap::Error> {
     let mut cmd = command(tick);
     let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
-    Args::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    let args = Args::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+    // Checked on the value, not with clap's `conflicts_with`: `AFK_DRY_RUN=false` in the
+    // environment (as the CronJobs set it) counts as present there and would refuse `--check`.
+    if args.dry_run && (args.check || args.report) {
+        return Err(cmd.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--check and --report only read; they do not take --dry-run (or AFK_DRY_RUN=true)",
+        ));
+    }
+    Ok(args)
 }
 
 /// A usage error as one JSON log line, when the environment asks for JSON logs (as the

@@ -155,6 +155,36 @@ fn setup_failed(args: &Args, e: &dyn std::fmt::Display) -> Outcome {
     Outcome::ConfigError
 }
 
+/// Pushes the tick's metrics when `[metrics]` is configured (never for a dry run).
+async fn push_metrics(
+    config: &Config,
+    args: &Args,
+    plan: &Plan,
+    started: std::time::Instant,
+    now: Timestamp,
+    tracker: Option<&afk_remotes::tracker::Tracker>,
+) {
+    let Some(m) = &config.metrics else {
+        return;
+    };
+    if args.dry_run {
+        return;
+    }
+    let (github_requests, github_not_modified) = match tracker {
+        Some(afk_remotes::tracker::Tracker::GitHub(g)) => {
+            (Some(g.requests_made()), Some(g.requests_not_modified()))
+        }
+        _ => (None, None),
+    };
+    let stats = metrics::TickStats {
+        duration: started.elapsed(),
+        finished_at: now.timestamp(),
+        github_requests,
+        github_not_modified,
+    };
+    metrics::push(m, plan, &stats).await;
+}
+
 /// Runs one tick and prints its plan.
 pub async fn run(tick: TickKind, args: &Args) -> Outcome {
     let started = std::time::Instant::now();
@@ -203,14 +233,14 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
             tick = tick.as_str(),
             "the allowlist is empty: no repo is enrolled"
         );
+        // Still pushed: a deployment that enrols nothing yet must not look like one whose
+        // ticks stopped running.
+        push_metrics(&config, args, &plan, started, now, None).await;
         output::print(&plan, args.output);
         return Outcome::Completed;
     }
     let Some(deadline) = std::time::Instant::now().checked_add(config.limits.tick_deadline) else {
-        let e = SetupError::Deadline;
-        tracing::error!(error = %e, "nothing was done");
-        eprintln!("afk: {e}");
-        return Outcome::ConfigError;
+        return setup_failed(args, &SetupError::Deadline);
     };
     let remotes = match remotes::Remotes::build(&config, tick, deadline).await {
         Ok(r) => r,
@@ -238,23 +268,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
             ),
         });
     }
-    if let Some(m) = &config.metrics
-        && !args.dry_run
-    {
-        let (github_requests, github_not_modified) = match &remotes.tracker {
-            afk_remotes::tracker::Tracker::GitHub(g) => {
-                (Some(g.requests_made()), Some(g.requests_not_modified()))
-            }
-            afk_remotes::tracker::Tracker::Forgejo(_) => (None, None),
-        };
-        let stats = metrics::TickStats {
-            duration: started.elapsed(),
-            finished_at: now.timestamp(),
-            github_requests,
-            github_not_modified,
-        };
-        metrics::push(m, &plan, &stats).await;
-    }
+    push_metrics(&config, args, &plan, started, now, Some(&remotes.tracker)).await;
     for e in &plan.errors {
         tracing::error!(
             repo = e.repo.as_ref().map(tracing::field::display),

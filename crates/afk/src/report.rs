@@ -144,7 +144,7 @@ async fn read_repo(
     let web = config.t3.as_ref().map(|t| t.web_url.as_str()).unwrap_or("");
     match remotes
         .tracker
-        .list_issues(repo, lock, IssueState::Open)
+        .list_issues(repo, lock, IssueState::All)
         .await
     {
         Ok(issues) => {

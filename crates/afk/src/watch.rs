@@ -335,7 +335,7 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
             &ctx,
             issue,
             &comments,
-            &record,
+            &outcome.record,
             comment_id,
             &mut report,
         )
@@ -691,13 +691,11 @@ async fn gather_evidence(
     Ok(evidence)
 }
 
-/// The run's thread in T3's snapshot, for a thread `/shell` does not list (read once a tick).
-async fn off_shell_thread(
-    tick: &Tick<'_>,
-    thread_id: &str,
-) -> Result<Option<ThreadInfo>, RemoteError> {
+/// The evidence of a thread `/shell` does not list, from T3's snapshot (read once a tick):
+/// archived (present and settled) or missing.
+async fn off_shell_thread(tick: &Tick<'_>, thread_id: &str) -> Result<ThreadEvidence, RemoteError> {
     if tick.fleet.source != FleetSource::Shell {
-        return Ok(None);
+        return Ok(ThreadEvidence::Missing);
     }
     let snapshot = tick
         .off_shell
@@ -706,15 +704,18 @@ async fn off_shell_thread(
             tick.remotes.t3.snapshot_fleet(&env).await
         })
         .await?;
-    Ok(snapshot.thread(thread_id).cloned())
+    Ok(match snapshot.thread(thread_id) {
+        Some(t) if !t.deleted && t.archived => archived_evidence(snapshot, t),
+        _ => ThreadEvidence::Missing,
+    })
 }
 
 /// An archived thread: present and settled with what T3 last showed (its detail answers 404;
 /// the spend already seen stays in the record). Newer T3 archives settled threads on its own.
-fn archived_evidence(tick: &Tick<'_>, t: &ThreadInfo) -> ThreadEvidence {
+fn archived_evidence(source: &Fleet, t: &ThreadInfo) -> ThreadEvidence {
     let settled = t.settled_view();
     // A full snapshot (< 0.0.32) still carries the activities: questions and token usage.
-    let detail = tick.fleet.detail_from_snapshot(&t.id);
+    let detail = source.detail_from_snapshot(&t.id);
     ThreadEvidence::Present {
         latest_turn: settled.latest_turn,
         session_status: settled.session_status,
@@ -738,18 +739,16 @@ async fn thread_evidence(
     }
     let t = match tick.fleet.thread(&record.thread_id) {
         Some(t) => t,
-        None => {
-            return Ok(match off_shell_thread(tick, &record.thread_id).await? {
-                Some(t) if !t.deleted && t.archived => archived_evidence(tick, &t),
-                _ => ThreadEvidence::Missing,
-            });
-        }
+        // Only a dispatched run is judged by its thread: a claimed one (whose thread may not
+        // exist yet) or a finished one costs no snapshot read.
+        None if record.status != RunStatus::Dispatched => return Ok(ThreadEvidence::Missing),
+        None => return off_shell_thread(tick, &record.thread_id).await,
     };
     if t.deleted {
         return Ok(ThreadEvidence::Missing);
     }
     if t.archived {
-        return Ok(archived_evidence(tick, t));
+        return Ok(archived_evidence(tick.fleet, t));
     }
     let asks = t.pending_approval == Some(true) || t.pending_user_input == Some(true);
     let detail = if let Some(d) = tick.fleet.detail_from_snapshot(&t.id) {
@@ -759,12 +758,7 @@ async fn thread_evidence(
         match tick.remotes.t3.thread_detail(&t.id).await? {
             Some(d) => Some(d),
             // Archived (or deleted) between the shell read and now: ask the snapshot.
-            None => {
-                return Ok(match off_shell_thread(tick, &t.id).await? {
-                    Some(s) if !s.deleted && s.archived => archived_evidence(tick, &s),
-                    _ => ThreadEvidence::Missing,
-                });
-            }
+            None => return off_shell_thread(tick, &t.id).await,
         }
     } else {
         None

@@ -453,9 +453,12 @@ struct GraphqlRepo {
 
 impl GraphqlIssue {
     pub fn into_extras(self) -> IssueExtras {
+        // A server without issue dependencies still reports `lastEditedAt`: the body edit time
+        // is known either way.
         let Some(blocked_by) = self.blocked_by else {
             return IssueExtras {
                 body_edited_at: self.last_edited_at,
+                body_edit_time_known: true,
                 ..IssueExtras::default()
             };
         };

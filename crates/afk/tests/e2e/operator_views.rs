@@ -51,18 +51,12 @@ async fn run_with(
     env: &[(&str, &str)],
 ) -> Checked {
     let mut cmd = tokio::process::Command::new(bin);
+    afk_sim::driver::simulation_env(&mut cmd, h.world.sim.now());
     cmd.arg(flag)
         .arg("--config")
         .arg(config)
         .args(["--log-format", "json"])
         .args(["--output", if json { "json" } else { "text" }])
-        .env("AFK_NOW", h.world.sim.now().to_rfc3339())
-        .env_remove("AFK_KILL_SWITCH")
-        .env_remove("AFK_ALLOWLIST")
-        .env_remove("AFK_CONFIG")
-        .env_remove("AFK_OUTPUT")
-        .env_remove("RUST_LOG")
-        .env("KUBECONFIG", "/nonexistent/afk-sim-kubeconfig")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
