@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # afk: the afk-poll and afk-watch CronJob binaries in one small image.
 #
-# Runtime base: a slim Debian, not distroless. The poller runs the real `git` for workspaces
-# (clone, fetch, checkout, gc over HTTPS), and git needs its helpers
+# Runtime base: a slim Debian, not distroless. afk-poll runs the real `git` (clone and fetch over
+# HTTPS, checkout) and afk-watch runs `git gc` in the mirrors, and git needs its helpers
 # (git-remote-https), libcurl, zlib, pcre2 and CA certificates; copying that closure into a
 # distroless image by hand is fragile, so the runtime installs git from Debian instead. No shell
 # is ever invoked by afk (git runs with an argument vector), the image runs as a non-root user,

@@ -107,6 +107,8 @@ def check(kind_of_render, docs):
                 bad.append(f"{cwhere}: /tmp must be an emptyDir")
             if "persistentVolumeClaim" not in volumes.get(mounts.get("/data/afk", ""), {}):
                 bad.append(f"{cwhere}: the workspace volume must be mounted at /data/afk")
+            if "/data/afk" in mounts and ("fsGroup" in psc or "fsGroupChangePolicy" in psc):
+                bad.append(f"{cwhere}: no fsGroup on a pod that mounts the workspace (the kubelet would make the mirrors group-writable)")
             env = {e["name"]: e.get("value") for e in c.get("env", [])}
             if env.get("AFK_CONFIG") != "/etc/afk/config.toml":
                 bad.append(f"{cwhere}: AFK_CONFIG must be /etc/afk/config.toml")

@@ -82,6 +82,10 @@ def role_any_deployment(docs):
     del find(docs, "Role", "afk-rollout-reader")["rules"][0]["resourceNames"]
 
 
+def pod_sets_fs_group(docs):
+    pod(docs, "afk-watch")["spec"]["securityContext"]["fsGroup"] = 65532
+
+
 CASES = [
     ("base", drop_network_policy, "no NetworkPolicy isolates"),
     ("armed", allow_ingress, "allows ingress"),
@@ -97,6 +101,7 @@ CASES = [
     ("armed", role_lists, "grants"),
     ("armed", role_reads_pods, "grants"),
     ("armed", role_any_deployment, "resourceNames"),
+    ("base", pod_sets_fs_group, "no fsGroup"),
 ]
 
 

@@ -36,7 +36,7 @@ pub struct DispatchSpec {
     pub default_branch: Option<String>,
     pub project_id: String,
     pub project_title: String,
-    /// The repo's persistent checkout, the project's workspace root.
+    /// The repo's bare mirror, the project's workspace root.
     pub project_root: String,
     pub thread_id: String,
     pub thread_title: String,

@@ -60,8 +60,8 @@ const EXAMPLE_REPO_SECTION: &str = "\n[repos.\"owner/name\"]";
 
 const OVERLAY_REPO_SECTION: &str = "
 # The enrolled repo: CI to wait for and the Deployment its pushes roll out to (Keel updates it to
-# the pushed commit's SHA-tagged image). The Role in the base (rbac-deploy-target.yaml) lets afk
-# read Deployments in this namespace.
+# the pushed commit's SHA-tagged image). The overlay's Role (rbac-deploy-target.yaml) lets afk
+# `get` this one Deployment, by name.
 [repos.\"example-org/example-app\"]
 default_branch = \"main\"
 ci = [\"github-checks\"]
