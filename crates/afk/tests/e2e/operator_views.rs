@@ -97,11 +97,27 @@ fn statuses(report: &Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_real_dry_run() {
+    let h = Harness::new("empty").await;
+    h.reset_log();
+    let env = [("AFK_DRY_RUN", "true")];
+    let run = check(&h, &h.bins.watch, &h.setup.config_path, false, &env).await;
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("--dry-run"), "{}", run.stderr);
+    assert!(
+        h.requests().is_empty(),
+        "a refused --check contacted a remote"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn check_on_a_healthy_forgejo_setup_passes_with_reads_only() {
     let h = Harness::new("forgejo").await;
     let (repo, _) = h.repo();
     h.reset_log();
-    let run = check(&h, &h.bins.watch, &h.setup.config_path, true, &[]).await;
+    // The CronJobs set AFK_DRY_RUN=false: that is no dry run, so no conflict with --check.
+    let env = [("AFK_DRY_RUN", "false")];
+    let run = check(&h, &h.bins.watch, &h.setup.config_path, true, &env).await;
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     let report = run.json();
     assert_eq!(report["ok"], true, "{:?}", statuses(&report));
