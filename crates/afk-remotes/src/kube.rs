@@ -203,6 +203,13 @@ impl Kube {
     /// Reads the target's Deployment and checks it has the configured container (one GET;
     /// the preflight check). Returns the Deployment's container names.
     pub async fn check_target(&self, target: &DeployTarget) -> Result<Vec<String>> {
+        let deployment = self.target_deployment(target).await?;
+        Ok(container_names(&deployment))
+    }
+
+    /// The target's Deployment (one GET): a missing Deployment or container is an error naming
+    /// what to check in the repo's deploy target.
+    async fn target_deployment(&self, target: &DeployTarget) -> Result<Deployment> {
         let request = format!(
             "GET /apis/apps/v1/namespaces/{}/deployments/{}",
             target.namespace, target.deployment
@@ -235,46 +242,12 @@ impl Kube {
                 ),
             ));
         }
-        Ok(names)
+        Ok(deployment)
     }
 
     /// The deploy verdict for `sha` on `target` (one GET of the Deployment).
     pub async fn rollout(&self, target: &DeployTarget, sha: &str) -> Result<DeployVerdict> {
-        let request = format!(
-            "GET /apis/apps/v1/namespaces/{}/deployments/{}",
-            target.namespace, target.deployment
-        );
-        let deployment = self
-            .get_deployment(&request, target)
-            .await?
-            .ok_or_else(|| {
-                RemoteError::new(
-                    REMOTE,
-                    request.clone(),
-                    ErrorKind::Status {
-                        status: 404,
-                        detail: format!(
-                            "deployment {}/{} does not exist; check the repo's deploy target \
-                             (namespace and deployment)",
-                            target.namespace, target.deployment
-                        ),
-                    },
-                )
-            })?;
-        let names = container_names(&deployment);
-        if !names.iter().any(|n| n == &target.container) {
-            return Err(local(
-                &request,
-                format!(
-                    "deployment {}/{} has no container {:?} (it has: {}); check the repo's deploy \
-                     target container",
-                    target.namespace,
-                    target.deployment,
-                    target.container,
-                    names.join(", ")
-                ),
-            ));
-        }
+        let deployment = self.target_deployment(target).await?;
         let verdict =
             rollout_status_matching(&deployment, &target.container, sha, &target.image_match);
         tracing::debug!(
