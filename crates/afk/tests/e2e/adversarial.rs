@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use afk_core::record::Verdict;
-use afk_sim::driver::{Tick, TickOptions, TickRun};
+use afk_sim::driver::{Tick, TickOptions};
 use afk_sim::github::{Actor, Role};
 use afk_sim::infra::{FaultAction, FaultRule, Remote, lock};
 use afk_sim::scenario::{BOT, MAINTAINER, OUTSIDER};
 
-use crate::harness::{Harness, assert_no_secret, dispatched, plan, skip_reason};
+use crate::harness::{Harness, assert_no_secret, dispatched, plan, sane, skip_reason};
 
 const READY: &str = "ready-for-agent";
 const LOCK: &str = "agent-in-progress";
@@ -36,19 +36,6 @@ fn status(code: u16, body: Option<&str>, headers: &[(&str, &str)]) -> FaultActio
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
     }
-}
-
-/// A tick that ended on its own, without a panic or a config error, and leaked nothing.
-fn sane(run: &TickRun) {
-    assert_no_secret(run);
-    assert!(
-        matches!(run.code, Some(0 | 1)),
-        "{} exited {:?}: {}",
-        run.tick.name(),
-        run.code,
-        run.stderr
-    );
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
 /// Disarms the scenario's own issue so only the test's issues are candidates.

@@ -171,6 +171,19 @@ pub const SECRETS: [&str; 5] = [
     afk_sim::scenario::WOODPECKER_TOKEN,
 ];
 
+/// A tick that ended on its own, without a panic or a config error, and leaked nothing.
+pub fn sane(run: &TickRun) {
+    assert_no_secret(run);
+    assert!(
+        matches!(run.code, Some(0 | 1)),
+        "{} exited {:?}: {}",
+        run.tick.name(),
+        run.code,
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
 /// Panics if any secret appears in the tick's output.
 pub fn assert_no_secret(run: &TickRun) {
     for s in SECRETS {
