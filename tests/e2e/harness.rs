@@ -20,10 +20,7 @@ pub struct Harness {
 }
 
 pub fn bins() -> Binaries {
-    Binaries {
-        poll: env!("CARGO_BIN_EXE_afk-poll").into(),
-        watch: env!("CARGO_BIN_EXE_afk-watch").into(),
-    }
+    afk_tests::binaries()
 }
 
 impl Harness {

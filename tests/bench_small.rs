@@ -3,7 +3,6 @@
 //! so a change that adds requests, repeats a read or writes on a quiet tick fails here.
 
 use afk_sim::bench::{FleetSpec, build_fleet};
-use afk_sim::driver::Binaries;
 
 /// Requests measured for this fleet (poll: 216, watch: 54), with a little headroom.
 const POLL_CEILING: u64 = 230;
@@ -11,10 +10,7 @@ const WATCH_CEILING: u64 = 58;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_fleet_ticks_stay_lean() {
-    let bins = Binaries {
-        poll: env!("CARGO_BIN_EXE_afk-poll").into(),
-        watch: env!("CARGO_BIN_EXE_afk-watch").into(),
-    };
+    let bins = afk_tests::binaries();
     let spec = FleetSpec {
         repos: 20,
         issues_per_repo: 3,
