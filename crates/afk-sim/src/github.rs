@@ -10,6 +10,7 @@ mod control;
 mod graphql;
 mod model;
 mod render;
+mod request;
 mod state;
 mod wire;
 

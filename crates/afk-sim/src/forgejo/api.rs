@@ -32,9 +32,7 @@ use super::json::{self, Urls};
 use super::model::{
     Access, ApiError, ApiResult, Label, LabelRef, RUN_STATUS_VALUES, State as Forgejo,
 };
-use super::request::{
-    Ctx, Paging, Reply, error_response, full_name, json_object, parse_index, required_string,
-};
+use super::request::{Ctx, Paging, Reply, error_response, parse_index, required_string};
 use crate::world::World;
 
 pub fn router(world: Arc<World>) -> Router {
@@ -90,8 +88,7 @@ async fn authenticated_user(cx: Ctx) -> Response {
 
 async fn get_repo(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         Ok(Reply::ok(json::repo(st, r, call.urls)))
     })
@@ -99,17 +96,13 @@ async fn get_repo(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Respo
 
 async fn repo_labels(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let paging = Paging::from(call.query)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         let all: Vec<&Label> = r.labels.iter().collect();
         let (page, headers) = paging.apply(&all, call);
         let body: Vec<Value> = page.iter().map(|l| json::label(r, l, call.urls)).collect();
-        Ok(Reply {
-            headers,
-            ..Reply::ok(Value::Array(body))
-        })
+        Ok(Reply::page(body, headers))
     })
 }
 
@@ -119,11 +112,9 @@ async fn create_label(
     Path((owner, repo)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let headers = cx.headers.clone();
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Write)?;
-        let obj = json_object(&headers, &body)?;
+        let full = call.authorize(st, &owner, &repo, Access::Write)?;
+        let obj = call.json_object(&body)?;
         let name = required_string(&obj, "name")?;
         let color = required_string(&obj, "color")?;
         let hex = color.strip_prefix('#').unwrap_or(&color);
@@ -147,8 +138,7 @@ async fn create_label(
 
 async fn list_issues(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let q = call.query;
         let state = q
             .one_of("state", &["open", "closed", "all"])?
@@ -195,10 +185,7 @@ async fn list_issues(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Re
             .iter()
             .map(|i| json::issue(st, r, i, call.urls))
             .collect();
-        Ok(Reply {
-            headers,
-            ..Reply::ok(Value::Array(body))
-        })
+        Ok(Reply::page(body, headers))
     })
 }
 
@@ -208,8 +195,7 @@ async fn dependencies(
     Path((owner, repo, index)): Path<(String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let index = parse_index(&index)?;
         let paging = Paging::from(call.query)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
@@ -222,10 +208,7 @@ async fn dependencies(
                 Some(json::issue(st, br, br.issues.get(n)?, call.urls))
             })
             .collect();
-        Ok(Reply {
-            headers,
-            ..Reply::ok(Value::Array(body))
-        })
+        Ok(Reply::page(body, headers))
     })
 }
 
@@ -234,8 +217,7 @@ async fn get_issue(
     Path((owner, repo, index)): Path<(String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let index = parse_index(&index)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         let i = r.issues.get(&index).ok_or_else(ApiError::not_found)?;
@@ -248,16 +230,11 @@ async fn patch_issue(
     Path((owner, repo, index)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
-    let headers = cx.headers.clone();
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
-        let access = {
-            let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
-            st.access(r, &call.caller)
-        };
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
+        let access = call.access(st, &full)?;
         let index = parse_index(&index)?;
-        let obj = json_object(&headers, &body)?;
+        let obj = call.json_object(&body)?;
         let poster = {
             let issue = st.repo_mut(&full)?.issue_mut(index)?;
             issue.author.eq_ignore_ascii_case(&call.caller)
@@ -311,8 +288,7 @@ async fn patch_issue(
 
 async fn timeline(cx: Ctx, Path((owner, repo, index)): Path<(String, String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let index = parse_index(&index)?;
         let paging = Paging::from(call.query)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
@@ -323,10 +299,8 @@ async fn timeline(cx: Ctx, Path((owner, repo, index)): Path<(String, String, Str
             .map(|e| json::timeline_item(st, r, i, e, call.urls))
             .collect();
         // Forgejo counts the page it serves, not the timeline (see the module notes).
-        Ok(Reply {
-            headers: vec![("x-total-count", body.len().to_string())],
-            ..Reply::ok(Value::Array(body))
-        })
+        let count = vec![("x-total-count", body.len().to_string())];
+        Ok(Reply::page(body, count))
     })
 }
 
@@ -347,8 +321,7 @@ async fn issue_labels(
     Path((owner, repo, index)): Path<(String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let index = parse_index(&index)?;
         Ok(Reply::ok(labels_of(st, &full, index, call.urls)?))
     })
@@ -359,12 +332,10 @@ async fn add_labels(
     Path((owner, repo, index)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
-    let headers = cx.headers.clone();
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Write)?;
+        let full = call.authorize(st, &owner, &repo, Access::Write)?;
         let index = parse_index(&index)?;
-        let obj = json_object(&headers, &body)?;
+        let obj = call.json_object(&body)?;
         let Some(Value::Array(items)) = obj.get("labels") else {
             return Err(ApiError::unprocessable(
                 "[labels]: Required (an array of ids or names)",
@@ -391,8 +362,7 @@ async fn remove_label(
     Path((owner, repo, index, identifier)): Path<(String, String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Write)?;
+        let full = call.authorize(st, &owner, &repo, Access::Write)?;
         let index = parse_index(&index)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         // A number names a label id when the repo has one; otherwise the text is a name.
@@ -410,8 +380,7 @@ async fn list_comments(
     Path((owner, repo, index)): Path<(String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let index = parse_index(&index)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         let i = r.issues.get(&index).ok_or_else(ApiError::not_found)?;
@@ -421,10 +390,8 @@ async fn list_comments(
             .filter(|e| e.kind == "comment")
             .map(|e| json::comment(st, r, i, e, call.urls))
             .collect();
-        Ok(Reply {
-            headers: vec![("x-total-count", body.len().to_string())],
-            ..Reply::ok(Value::Array(body))
-        })
+        let count = vec![("x-total-count", body.len().to_string())];
+        Ok(Reply::page(body, count))
     })
 }
 
@@ -433,12 +400,10 @@ async fn create_comment(
     Path((owner, repo, index)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
-    let headers = cx.headers.clone();
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let index = parse_index(&index)?;
-        let obj = json_object(&headers, &body)?;
+        let obj = call.json_object(&body)?;
         let text = required_string(&obj, "body")?;
         let id = st.add_comment(&full, index, &call.caller, &text, call.now)?;
         comment_reply(st, &full, id, 201, call.urls)
@@ -455,8 +420,7 @@ fn comment_reply(st: &Forgejo, full: &str, id: u64, status: u16, urls: &Urls) ->
 
 async fn get_comment(cx: Ctx, Path((owner, repo, id)): Path<(String, String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let id = parse_index(&id)?;
         comment_reply(st, &full, id, 200, call.urls)
     })
@@ -467,16 +431,11 @@ async fn edit_comment(
     Path((owner, repo, id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
-    let headers = cx.headers.clone();
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
-        let access = {
-            let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
-            st.access(r, &call.caller)
-        };
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
+        let access = call.access(st, &full)?;
         let id = parse_index(&id)?;
-        let obj = json_object(&headers, &body)?;
+        let obj = call.json_object(&body)?;
         let text = required_string(&obj, "body")?;
         let (index, pos) = st.find_comment(&full, id)?;
         let issue = st.repo_mut(&full)?.issue_mut(index)?;
@@ -502,8 +461,7 @@ async fn permission(
     Path((owner, repo, collaborator)): Path<(String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         let caller_is_admin = st.user(&call.caller).is_some_and(|u| u.is_admin);
         let caller_access = st.access(r, &call.caller);
@@ -531,8 +489,7 @@ async fn permission(
 
 async fn list_commits(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let q = call.query;
         for flag in ["stat", "verification", "files"] {
             q.boolean(flag)?;
@@ -569,10 +526,7 @@ async fn list_commits(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> R
                 json::commit(st, r, &history[i], parent, call.urls)
             })
             .collect();
-        Ok(Reply {
-            headers,
-            ..Reply::ok(Value::Array(body))
-        })
+        Ok(Reply::page(body, headers))
     })
 }
 
@@ -581,8 +535,7 @@ async fn combined_status(
     Path((owner, repo, reference)): Path<(String, String, String)>,
 ) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let paging = Paging::from(call.query)?;
         let r = st.repo(&full).ok_or_else(ApiError::not_found)?;
         let sha = r
@@ -635,8 +588,7 @@ fn status_rank(s: &str) -> u8 {
 
 async fn action_runs(cx: Ctx, Path((owner, repo)): Path<(String, String)>) -> Response {
     cx.run(|st, call| {
-        let full = full_name(&owner, &repo);
-        st.authorize(&full, &call.caller, Access::Read)?;
+        let full = call.authorize(st, &owner, &repo, Access::Read)?;
         let q = call.query;
         let status = q.one_of("status", &RUN_STATUS_VALUES)?;
         let paging = Paging::from(q)?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::json::Urls;
-use super::model::{ApiError, ApiResult, State as Forgejo};
+use super::model::{Access, ApiError, ApiResult, State as Forgejo};
 use crate::infra::lock;
 use crate::world::World;
 
@@ -61,6 +61,13 @@ impl Reply {
             headers: Vec::new(),
         }
     }
+    /// A page of a listing with its paging headers ([`Paging::apply`]).
+    pub(super) fn page(items: Vec<Value>, headers: Vec<(&'static str, String)>) -> Reply {
+        Reply {
+            headers,
+            ..Reply::ok(Value::Array(items))
+        }
+    }
     pub(super) fn no_content() -> Reply {
         Reply {
             status: 204,
@@ -77,6 +84,34 @@ pub(super) struct Call<'a> {
     pub(super) urls: &'a Urls,
     pub(super) query: &'a Query,
     pub(super) uri: &'a Uri,
+    headers: &'a HeaderMap,
+}
+
+impl Call<'_> {
+    /// The repo `owner/repo` when the caller has `need` access to it (404 when it may not see
+    /// it, 403 when it sees it without that access); its full name.
+    pub(super) fn authorize(
+        &self,
+        st: &mut Forgejo,
+        owner: &str,
+        repo: &str,
+        need: Access,
+    ) -> ApiResult<String> {
+        let full = full_name(owner, repo);
+        st.authorize(&full, &self.caller, need)?;
+        Ok(full)
+    }
+
+    /// The caller's access to the repo `full`.
+    pub(super) fn access(&self, st: &Forgejo, full: &str) -> ApiResult<Access> {
+        let r = st.repo(full).ok_or_else(ApiError::not_found)?;
+        Ok(st.access(r, &self.caller))
+    }
+
+    /// The request's body as a JSON object ([`json_object`]).
+    pub(super) fn json_object(&self, body: &Bytes) -> ApiResult<serde_json::Map<String, Value>> {
+        json_object(self.headers, body)
+    }
 }
 
 impl Ctx {
@@ -109,6 +144,7 @@ impl Ctx {
             urls: &urls,
             query: &query,
             uri: &self.uri,
+            headers: &self.headers,
         };
         match f(&mut st, &call) {
             Ok(reply) => render(reply),

@@ -6,115 +6,53 @@
     reason = "handlers return early with the finished error response"
 )]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::model::{self, Actor, Repo, Role};
+use super::model;
 use super::render;
-use super::wire::{
-    Caller, invalid_request, json_response, message, not_found, paginate, parse_body, validation,
-    with_link,
-};
-use crate::infra::lock;
-use crate::world::World;
+use super::request::{Answer, Ctx};
+use super::wire::{invalid_request, json_response, message, not_found, parse_body, validation};
 
-pub(super) type Q = Query<BTreeMap<String, String>>;
-pub(super) type W = State<Arc<World>>;
-
-/// The repo as the caller may see it: private repos are 404 to non-collaborators.
-pub(super) fn visible<'a>(
-    st: &'a super::state::State,
-    owner: &str,
-    name: &str,
-    caller: &str,
-) -> Result<&'a Repo, Response> {
-    match st.repo(&format!("{owner}/{name}")) {
-        Some(r) if !r.private || r.role_of(caller).is_some() => Ok(r),
-        _ => Err(not_found()),
-    }
-}
-
-pub(super) fn since(
-    q: &BTreeMap<String, String>,
-    resource: &str,
-) -> Result<Option<DateTime<Utc>>, Response> {
-    match q.get("since") {
-        None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| validation(resource, "since", "invalid")),
-    }
-}
-
-pub(super) fn can_triage(repo: &Repo, caller: &str) -> bool {
-    repo.role_of(caller).is_some_and(|r| r != Role::Read)
-}
-
-pub(super) fn caller_actor(caller: &str) -> Actor {
-    Actor::user(caller)
-}
+type RepoPath = Path<(String, String)>;
+type IssuePath = Path<(String, String, String)>;
 
 /// `GET /user`: the account the token authenticates as.
-pub async fn authenticated_user(Extension(c): Extension<Caller>) -> Response {
-    json_response(StatusCode::OK, &render::user(&caller_actor(&c.0)))
+pub async fn authenticated_user(cx: Ctx) -> Response {
+    cx.run(|_, call| Ok(json_response(StatusCode::OK, &render::user(&call.actor()))))
 }
 
 /// `GET /repos/{owner}/{repo}/labels`: the repo's labels, paginated. GitHub creates a label
 /// in the repo when it is first added to an issue and keeps it after it is removed, so the
 /// repo's labels are every label any of its issues carries or ever carried.
-pub async fn repo_labels(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n)): Path<(String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let mut names: Vec<String> = Vec::new();
-    for i in r.issues.values() {
-        let ever = i
-            .labels
-            .iter()
-            .cloned()
-            .chain(i.events.iter().filter_map(|e| e.label.clone()));
-        for l in ever {
-            if !names.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
-                names.push(l);
+pub async fn repo_labels(cx: Ctx, Path((o, n)): RepoPath) -> Response {
+    cx.run(|st, call| {
+        let r = call.repo(st, &o, &n)?;
+        let mut names: Vec<String> = Vec::new();
+        for i in r.issues.values() {
+            let ever = i
+                .labels
+                .iter()
+                .cloned()
+                .chain(i.events.iter().filter_map(|e| e.label.clone()));
+            for l in ever {
+                if !names.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
+                    names.push(l);
+                }
             }
         }
-    }
-    names.sort_by_key(|l| l.to_ascii_lowercase());
-    let (page, link) = paginate(
-        names.iter().map(|l| render::label(l)).collect(),
-        &q,
-        &uri,
-        &headers,
-    );
-    with_link(&Value::Array(page), link)
+        names.sort_by_key(|l| l.to_ascii_lowercase());
+        Ok(call.list(names.iter().map(|l| render::label(l)).collect()))
+    })
 }
 
-pub async fn get_repo(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n)): Path<(String, String)>,
-) -> Response {
-    let st = lock(&w.github);
-    match visible(&st, &o, &n, &c.0) {
-        Err(e) => e,
-        Ok(r) => json_response(
+pub async fn get_repo(cx: Ctx, Path((o, n)): RepoPath) -> Response {
+    cx.run(|st, call| {
+        let r = call.repo(st, &o, &n)?;
+        Ok(json_response(
             StatusCode::OK,
             &json!({
                 "id": r.id,
@@ -125,222 +63,185 @@ pub async fn get_repo(
                 "default_branch": r.default_branch,
                 "html_url": format!("https://github.com/{}", r.full_name()),
             }),
-        ),
-    }
+        ))
+    })
 }
 
-pub async fn list_issues(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n)): Path<(String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let state = q.get("state").map(String::as_str).unwrap_or("open");
-    if !["open", "closed", "all"].contains(&state) {
-        return validation("Issue", "state", "invalid");
-    }
-    let since = match since(&q, "Issue") {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let wanted: Vec<String> = q
-        .get("labels")
-        .map(|l| {
-            l.split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut issues: Vec<&model::Issue> = r
-        .issues
-        .values()
-        .filter(|i| state == "all" || i.open == (state == "open"))
-        .filter(|i| {
-            wanted
-                .iter()
-                .all(|l| i.labels.iter().any(|x| x.eq_ignore_ascii_case(l)))
-        })
-        .filter(|i| since.is_none_or(|s| i.updated_at >= s))
-        .collect();
-    match q.get("sort").map(String::as_str).unwrap_or("created") {
-        "created" => issues.sort_by_key(|i| (i.created_at, i.number)),
-        "updated" => issues.sort_by_key(|i| (i.updated_at, i.number)),
-        "comments" => {
-            issues.sort_by_key(|i| r.comments.iter().filter(|c| c.issue == i.number).count())
+pub async fn list_issues(cx: Ctx, Path((o, n)): RepoPath) -> Response {
+    cx.run(|st, call| {
+        let r = call.repo(st, &o, &n)?;
+        let state = call.param("state").unwrap_or("open");
+        if !["open", "closed", "all"].contains(&state) {
+            return Err(validation("Issue", "state", "invalid"));
         }
-        _ => return validation("Issue", "sort", "invalid"),
-    }
-    match q.get("direction").map(String::as_str).unwrap_or("desc") {
-        "desc" => issues.reverse(),
-        "asc" => {}
-        _ => return validation("Issue", "direction", "invalid"),
-    }
-    let items = issues.iter().map(|i| render::issue(r, i)).collect();
-    let (page, link) = paginate(items, &q, &uri, &headers);
-    with_link(&Value::Array(page), link)
+        let since = call.since("Issue")?;
+        let wanted: Vec<String> = call
+            .param("labels")
+            .map(|l| {
+                l.split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut issues: Vec<&model::Issue> = r
+            .issues
+            .values()
+            .filter(|i| state == "all" || i.open == (state == "open"))
+            .filter(|i| {
+                wanted
+                    .iter()
+                    .all(|l| i.labels.iter().any(|x| x.eq_ignore_ascii_case(l)))
+            })
+            .filter(|i| since.is_none_or(|s| i.updated_at >= s))
+            .collect();
+        match call.param("sort").unwrap_or("created") {
+            "created" => issues.sort_by_key(|i| (i.created_at, i.number)),
+            "updated" => issues.sort_by_key(|i| (i.updated_at, i.number)),
+            "comments" => {
+                issues.sort_by_key(|i| r.comments.iter().filter(|c| c.issue == i.number).count())
+            }
+            _ => return Err(validation("Issue", "sort", "invalid")),
+        }
+        match call.param("direction").unwrap_or("desc") {
+            "desc" => issues.reverse(),
+            "asc" => {}
+            _ => return Err(validation("Issue", "direction", "invalid")),
+        }
+        Ok(call.list(issues.iter().map(|i| render::issue(r, i)).collect()))
+    })
 }
 
-pub async fn get_issue(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, num)): Path<(String, String, String)>,
-) -> Response {
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    match num.parse::<u64>().ok().and_then(|num| r.issues.get(&num)) {
-        Some(i) => json_response(StatusCode::OK, &render::issue(r, i)),
-        None => not_found(),
+pub async fn get_issue(cx: Ctx, Path((o, n, num)): IssuePath) -> Response {
+    cx.run(|st, call| {
+        let (r, i) = call.issue(st, &o, &n, &num)?;
+        Ok(json_response(StatusCode::OK, &render::issue(r, i)))
+    })
+}
+
+/// The fields of an issue `PATCH`, validated as GitHub does (422 naming the field), after
+/// the access checks.
+struct IssuePatch {
+    state: Option<String>,
+    state_reason: Option<String>,
+    title: Option<String>,
+    body: Option<String>,
+}
+
+impl IssuePatch {
+    fn parse(v: &serde_json::Map<String, Value>) -> Result<IssuePatch, Response> {
+        let state = match v.get("state") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "open" || s == "closed" => Some(s.clone()),
+            Some(_) => return Err(validation("Issue", "state", "invalid")),
+        };
+        let state_reason = match v.get("state_reason") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s))
+                if ["completed", "not_planned", "duplicate", "reopened"].contains(&s.as_str()) =>
+            {
+                Some(s.clone())
+            }
+            Some(_) => return Err(validation("Issue", "state_reason", "invalid")),
+        };
+        let title = match v.get("title") {
+            None => None,
+            Some(Value::String(t)) if !t.trim().is_empty() => Some(t.clone()),
+            Some(_) => return Err(validation("Issue", "title", "invalid")),
+        };
+        let body = match v.get("body") {
+            None => None,
+            Some(Value::String(b)) => Some(b.clone()),
+            Some(Value::Null) => Some(String::new()),
+            Some(_) => return Err(validation("Issue", "body", "invalid")),
+        };
+        Ok(IssuePatch {
+            state,
+            state_reason,
+            title,
+            body,
+        })
     }
 }
 
 /// `PATCH /repos/{o}/{r}/issues/{n}`: title, body, state and state_reason.
-pub async fn update_issue(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, num)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Response {
-    let now = w.sim.now();
-    let v = match parse_body(&body) {
-        Ok(Value::Object(v)) => v,
-        Ok(_) => return message(StatusCode::BAD_REQUEST, "Problems parsing JSON"),
-        Err(e) => return e,
-    };
-    let mut st = lock(&w.github);
-    let full = format!("{o}/{n}");
-    let open = {
-        let r = match visible(&st, &o, &n, &c.0) {
-            Ok(r) => r,
-            Err(e) => return e,
+pub async fn update_issue(cx: Ctx, Path((o, n, num)): IssuePath, body: Bytes) -> Response {
+    cx.run(|st, call| {
+        let Value::Object(fields) = parse_body(&body)? else {
+            return Err(message(StatusCode::BAD_REQUEST, "Problems parsing JSON"));
         };
-        let Some(i) = num.parse::<u64>().ok().and_then(|num| r.issues.get(&num)) else {
-            return not_found();
-        };
-        if !can_triage(r, &c.0) && !i.user.login.eq_ignore_ascii_case(&c.0) {
-            return message(
-                StatusCode::FORBIDDEN,
-                "Must have triage access to edit this issue.",
-            );
-        }
-        i.open
-    };
-    let number = num.parse::<u64>().unwrap_or(0);
-    let state = match v.get("state") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s == "open" || s == "closed" => Some(s.clone()),
-        Some(_) => return validation("Issue", "state", "invalid"),
-    };
-    let reason = match v.get("state_reason") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s))
-            if ["completed", "not_planned", "duplicate", "reopened"].contains(&s.as_str()) =>
-        {
-            Some(s.clone())
-        }
-        Some(_) => return validation("Issue", "state_reason", "invalid"),
-    };
-    let title = match v.get("title") {
-        None => None,
-        Some(Value::String(t)) if !t.trim().is_empty() => Some(t.clone()),
-        Some(_) => return validation("Issue", "title", "invalid"),
-    };
-    let new_body = match v.get("body") {
-        None => None,
-        Some(Value::String(b)) => Some(b.clone()),
-        Some(Value::Null) => Some(String::new()),
-        Some(_) => return validation("Issue", "body", "invalid"),
-    };
-    let actor = caller_actor(&c.0);
-    let applied = (|| -> anyhow::Result<()> {
-        if let Some(t) = title {
-            st.edit_title(&full, number, &t, actor.clone(), now)?;
-        }
-        if let Some(b) = new_body {
-            st.edit_body(&full, number, &b, now)?;
-        }
-        match state.as_deref() {
-            Some("closed") if open => {
-                let reason = reason
-                    .as_deref()
-                    .filter(|r| *r != "reopened")
-                    .unwrap_or("completed");
-                st.set_open(&full, number, Some(reason), actor, None, now)?;
+        let full = format!("{o}/{n}");
+        let (number, open) = {
+            let (r, i) = call.issue(st, &o, &n, &num)?;
+            // The issue's author may edit it without triage access.
+            if !super::request::can_triage(r, call.caller)
+                && !i.user.login.eq_ignore_ascii_case(call.caller)
+            {
+                return Err(message(
+                    StatusCode::FORBIDDEN,
+                    "Must have triage access to edit this issue.",
+                ));
             }
-            Some("open") if !open => st.set_open(&full, number, None, actor, None, now)?,
-            _ => {}
-        }
-        Ok(())
-    })();
-    if applied.is_err() {
-        return not_found();
-    }
-    match st
-        .repo(&full)
-        .and_then(|r| r.issues.get(&number).map(|i| render::issue(r, i)))
-    {
-        Some(v) => json_response(StatusCode::OK, &v),
-        None => not_found(),
-    }
+            (i.number, i.open)
+        };
+        let patch = IssuePatch::parse(&fields)?;
+        let (now, actor) = (call.now, call.actor());
+        let applied = (|| -> anyhow::Result<()> {
+            if let Some(t) = patch.title {
+                st.edit_title(&full, number, &t, actor.clone(), now)?;
+            }
+            if let Some(b) = patch.body {
+                st.edit_body(&full, number, &b, now)?;
+            }
+            match patch.state.as_deref() {
+                Some("closed") if open => {
+                    let reason = patch
+                        .state_reason
+                        .as_deref()
+                        .filter(|r| *r != "reopened")
+                        .unwrap_or("completed");
+                    st.set_open(&full, number, Some(reason), actor, None, now)?;
+                }
+                Some("open") if !open => st.set_open(&full, number, None, actor, None, now)?,
+                _ => {}
+            }
+            Ok(())
+        })();
+        applied.map_err(|_| not_found())?;
+        let (r, i) = call.issue(st, &o, &n, &num)?;
+        Ok(json_response(StatusCode::OK, &render::issue(r, i)))
+    })
 }
 
-pub async fn issue_events(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, num)): Path<(String, String, String)>,
-    Query(q): Q,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let timeline = uri.path().ends_with("/timeline");
-    let st = lock(&w.github);
-    let r = match visible(&st, &o, &n, &c.0) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let Some(i) = num.parse::<u64>().ok().and_then(|num| r.issues.get(&num)) else {
-        return not_found();
-    };
-    let mut items: Vec<(DateTime<Utc>, u64, Value)> = i
-        .events
-        .iter()
-        .map(|e| (e.created_at, e.id, render::event(r, e)))
-        .collect();
-    if timeline {
-        let excluded: Vec<&str> = q
-            .get("exclude")
-            .map(|e| e.split(',').collect())
-            .unwrap_or_default();
-        items.retain(|(_, _, v)| !excluded.contains(&v["event"].as_str().unwrap_or("")));
-        if !excluded.contains(&"commented") {
-            items.extend(
-                r.comments
-                    .iter()
-                    .filter(|cm| cm.issue == i.number)
-                    .map(|cm| (cm.created_at, cm.id, render::commented(r, cm))),
-            );
+pub async fn issue_events(cx: Ctx, Path((o, n, num)): IssuePath) -> Response {
+    cx.run(|st, call| {
+        let timeline = call.uri.path().ends_with("/timeline");
+        let (r, i) = call.issue(st, &o, &n, &num)?;
+        let mut items: Vec<(chrono::DateTime<chrono::Utc>, u64, Value)> = i
+            .events
+            .iter()
+            .map(|e| (e.created_at, e.id, render::event(r, e)))
+            .collect();
+        if timeline {
+            let excluded: Vec<&str> = call
+                .param("exclude")
+                .map(|e| e.split(',').collect())
+                .unwrap_or_default();
+            items.retain(|(_, _, v)| !excluded.contains(&v["event"].as_str().unwrap_or("")));
+            if !excluded.contains(&"commented") {
+                items.extend(
+                    r.comments
+                        .iter()
+                        .filter(|cm| cm.issue == i.number)
+                        .map(|cm| (cm.created_at, cm.id, render::commented(r, cm))),
+                );
+            }
+            items.sort_by_key(|(t, id, _)| (*t, *id));
+        } else if st.events_newest_first {
+            items.reverse();
         }
-        items.sort_by_key(|(t, id, _)| (*t, *id));
-    } else if st.events_newest_first {
-        items.reverse();
-    }
-    let (page, link) = paginate(
-        items.into_iter().map(|(_, _, v)| v).collect(),
-        &q,
-        &uri,
-        &headers,
-    );
-    with_link(&Value::Array(page), link)
+        Ok(call.list(items.into_iter().map(|(_, _, v)| v).collect()))
+    })
 }
 
 /// Label names from `{"labels": [...]}` or a bare array; items are strings or `{name}`.
@@ -370,78 +271,42 @@ fn label_names(v: &Value) -> Result<Vec<String>, Response> {
         .collect()
 }
 
-fn labels_of(st: &super::state::State, full: &str, number: u64) -> Response {
-    match st.repo(full).and_then(|r| r.issues.get(&number)) {
-        Some(i) => json_response(
-            StatusCode::OK,
-            &Value::Array(i.labels.iter().map(|l| render::label(l)).collect()),
-        ),
-        None => not_found(),
-    }
+fn labels_of(st: &super::state::State, full: &str, number: u64) -> Answer {
+    let i = st
+        .repo(full)
+        .and_then(|r| r.issues.get(&number))
+        .ok_or_else(not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &Value::Array(i.labels.iter().map(|l| render::label(l)).collect()),
+    ))
 }
 
-pub async fn add_labels(
-    State(w): W,
-    Extension(c): Extension<Caller>,
-    Path((o, n, num)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Response {
-    let now = w.sim.now();
-    let names = match parse_body(&body).and_then(|v| label_names(&v)) {
-        Ok(n) => n,
-        Err(e) => return e,
-    };
-    let mut st = lock(&w.github);
-    let full = format!("{o}/{n}");
-    let number = match visible(&st, &o, &n, &c.0) {
-        Err(e) => return e,
-        Ok(r) => match num.parse::<u64>().ok().filter(|n| r.issues.contains_key(n)) {
-            None => return not_found(),
-            Some(_) if !can_triage(r, &c.0) => {
-                return message(
-                    StatusCode::FORBIDDEN,
-                    "Must have triage access to label this issue.",
-                );
-            }
-            Some(num) => num,
-        },
-    };
-    for name in names {
-        if st
-            .label_issue(&full, number, &name, caller_actor(&c.0), now)
-            .is_err()
-        {
-            return not_found();
+pub async fn add_labels(cx: Ctx, Path((o, n, num)): IssuePath, body: Bytes) -> Response {
+    cx.run(|st, call| {
+        let names = label_names(&parse_body(&body)?)?;
+        let number = call.triaged_issue(st, &o, &n, &num, "label")?;
+        let full = format!("{o}/{n}");
+        for name in names {
+            st.label_issue(&full, number, &name, call.actor(), call.now)
+                .map_err(|_| not_found())?;
         }
-    }
-    labels_of(&st, &full, number)
+        labels_of(st, &full, number)
+    })
 }
 
 pub async fn remove_label(
-    State(w): W,
-    Extension(c): Extension<Caller>,
+    cx: Ctx,
     Path((o, n, num, label)): Path<(String, String, String, String)>,
 ) -> Response {
-    let now = w.sim.now();
-    let mut st = lock(&w.github);
-    let full = format!("{o}/{n}");
-    let number = match visible(&st, &o, &n, &c.0) {
-        Err(e) => return e,
-        Ok(r) => match num.parse::<u64>().ok().filter(|n| r.issues.contains_key(n)) {
-            None => return not_found(),
-            Some(_) if !can_triage(r, &c.0) => {
-                return message(
-                    StatusCode::FORBIDDEN,
-                    "Must have triage access to label this issue.",
-                );
-            }
-            Some(num) => num,
-        },
-    };
-    match st.unlabel_issue(&full, number, &label, caller_actor(&c.0), now) {
-        Ok(true) => labels_of(&st, &full, number),
-        _ => message(StatusCode::NOT_FOUND, "Label does not exist"),
-    }
+    cx.run(|st, call| {
+        let number = call.triaged_issue(st, &o, &n, &num, "label")?;
+        let full = format!("{o}/{n}");
+        match st.unlabel_issue(&full, number, &label, call.actor(), call.now) {
+            Ok(true) => labels_of(st, &full, number),
+            _ => Err(message(StatusCode::NOT_FOUND, "Label does not exist")),
+        }
+    })
 }
 
 pub async fn fallback() -> Response {
