@@ -16,7 +16,7 @@ use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 pub use retry::Verdict;
 
 /// Success and every client error but 429: for remotes whose 4xx bodies the client reads
-/// itself, while the shared retry loop still waits out 429 (and retries 5xx).
+/// itself, while the shared retry executor still waits out 429 (and retries 5xx).
 pub const CLIENT_ERRORS_BUT_429: [u16; 100] = {
     let mut a = [200u16; 100];
     let mut i = 0;
