@@ -458,3 +458,103 @@ pub fn rate_limit(resp: &Response) -> Option<RateLimit> {
     };
     Some(RateLimit { wait })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&'static str, String)]) -> Response {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        Response {
+            status,
+            headers: map,
+            body: bytes::Bytes::from_static(b"{\"message\":\"no\"}"),
+        }
+    }
+
+    fn epoch_secs() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs()
+    }
+
+    #[test]
+    fn rate_limits_say_how_long_when_the_remote_does() {
+        let wait = |status, headers: &[(&'static str, String)]| {
+            rate_limit(&answer(status, headers)).map(|l| l.wait)
+        };
+        assert_eq!(
+            wait(429, &[]),
+            Some(None),
+            "a bare 429 waits the unhinted wait"
+        );
+        assert_eq!(
+            wait(429, &[("retry-after", "7".into())]),
+            Some(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            wait(403, &[("retry-after", "3".into())]),
+            Some(Some(Duration::from_secs(3)))
+        );
+        let reset = (epoch_secs() + 120).to_string();
+        let exhausted = [
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-reset", reset),
+        ];
+        let Some(Some(until_reset)) = wait(403, &exhausted) else {
+            panic!("an exhausted budget waits for its reset");
+        };
+        assert!(
+            (Duration::from_secs(115)..=Duration::from_secs(120)).contains(&until_reset),
+            "{until_reset:?}"
+        );
+        assert_eq!(
+            wait(403, &[("x-ratelimit-remaining", "0".into())]),
+            Some(None)
+        );
+        assert_eq!(wait(403, &[("x-ratelimit-remaining", "10".into())]), None);
+        assert_eq!(wait(403, &[]), None, "a plain 403 is a refusal");
+        assert_eq!(wait(503, &[("retry-after", "5".into())]), None);
+    }
+
+    #[test]
+    fn unaccepted_statuses_and_failures_are_judged_for_the_executor() {
+        let judged = |status, headers: &[(&'static str, String)]| match judge_status::<()>(
+            "sim",
+            "GET /x",
+            answer(status, headers),
+        ) {
+            Verdict::Done(()) => "done",
+            Verdict::Transient(e) => {
+                assert_eq!(
+                    (e.remote, e.request.as_str(), e.status()),
+                    ("sim", "GET /x", Some(status))
+                );
+                "transient"
+            }
+            Verdict::RateLimited { .. } => "rate limited",
+            Verdict::Failed(e) => {
+                assert_eq!(e.status(), Some(status));
+                "failed"
+            }
+        };
+        assert_eq!(judged(429, &[]), "rate limited");
+        assert_eq!(judged(502, &[]), "transient");
+        assert_eq!(judged(500, &[]), "transient");
+        assert_eq!(judged(404, &[]), "failed");
+        assert_eq!(judged(403, &[]), "failed");
+        let failure = |kind| match judge_failure::<()>(RemoteError::new("sim", "GET /x", kind)) {
+            Verdict::Transient(_) => "transient",
+            Verdict::Failed(_) => "failed",
+            _ => "other",
+        };
+        assert_eq!(failure(ErrorKind::Timeout), "transient");
+        assert_eq!(failure(ErrorKind::Transport("reset".into())), "transient");
+        assert_eq!(failure(ErrorKind::Decode("too large".into())), "failed");
+        assert_eq!(failure(ErrorKind::Local("no secret".into())), "failed");
+    }
+}
