@@ -1,7 +1,10 @@
 //! A small HTTP layer over reqwest shared by the JSON remotes: base URL, auth from a secret file
-//! re-read on every request, bounded retries with backoff for transient faults, and rate limits
+//! re-read on every request, and every request sent through the one retry executor
+//! ([`retry::run`]): bounded retries with backoff for transient faults, and rate limits
 //! (`retry-after`, `x-ratelimit-remaining: 0` + `x-ratelimit-reset`) honoured within the tick
 //! deadline.
+
+pub mod retry;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,9 +13,10 @@ pub use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
+pub use retry::Verdict;
 
 /// Success and every client error but 429: for remotes whose 4xx bodies the client reads
-/// itself, while the shared retry loop still waits out 429 (and retries 5xx).
+/// itself, while the shared retry executor still waits out 429 (and retries 5xx).
 pub const CLIENT_ERRORS_BUT_429: [u16; 100] = {
     let mut a = [200u16; 100];
     let mut i = 0;
@@ -82,7 +86,7 @@ pub enum Auth {
 /// Retry and time budget for one client.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Retries after the first try, for transient faults.
+    /// Resends after the first try, for transient faults and rate limits alike.
     pub max_retries: u32,
     /// First backoff; doubled each retry.
     pub backoff: Duration,
@@ -256,67 +260,45 @@ impl HttpClient {
         format!("{method} {p}")
     }
 
-    /// Sends with retries; returns the first response with an accepted status.
+    /// Sends with retries; returns the first response with an accepted status. Anything else
+    /// is judged by [`judge_status`]: a rate limit is waited out, a server error resent (when
+    /// the request is idempotent), any other status is the error.
     pub async fn send(&self, req: Request<'_>) -> Result<Response> {
+        let accept = req.accept;
         let what = Self::describe(&req.method, req.path);
-        let err = |kind| RemoteError::new(self.remote, what.clone(), kind);
-        let mut attempt = 0u32;
-        let mut limited = 0u32;
-        loop {
-            if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(err(ErrorKind::Deadline));
+        self.send_with(req, |resp| {
+            if accept.contains(&resp.status) {
+                Verdict::Done(resp)
+            } else {
+                judge_status(self.remote, &what, resp)
             }
-            let unhinted = self.policy.default_rate_limit_wait * 2u32.saturating_pow(limited);
-            let outcome = self.send_once(&req).await;
-            let wait = match outcome {
-                Ok(resp) if req.accept.contains(&resp.status) => return Ok(resp),
-                Ok(resp) => {
-                    let kind = ErrorKind::Status {
-                        status: resp.status,
-                        detail: excerpt(&resp.body),
-                    };
-                    match rate_limit_wait(&resp, unhinted) {
-                        Some(w) => {
-                            limited += 1;
-                            RetryWait::RateLimit(w, kind)
-                        }
-                        None if resp.status >= 500 && req.idempotent => RetryWait::Backoff(kind),
-                        None => return Err(err(kind)),
-                    }
+        })
+        .await
+    }
+
+    /// Sends through the retry executor with the caller's own judgement of each answer
+    /// (`req.accept` is not consulted): for remotes whose error bodies say whether a resend
+    /// can help. A failure to get an answer at all is judged by [`judge_failure`].
+    pub async fn send_with<T>(
+        &self,
+        req: Request<'_>,
+        judge: impl Fn(Response) -> Verdict<T>,
+    ) -> Result<T> {
+        let what = Self::describe(&req.method, req.path);
+        let (req, what, judge) = (&req, &what, &judge);
+        retry::run(
+            &self.policy,
+            self.remote,
+            what,
+            req.idempotent,
+            || async move {
+                match self.send_once(req).await {
+                    Ok(resp) => judge(resp),
+                    Err(kind) => judge_failure(RemoteError::new(self.remote, what.as_str(), kind)),
                 }
-                // An oversized or undecodable body would be the same on a resend.
-                Err(kind @ ErrorKind::Decode(_)) => return Err(err(kind)),
-                Err(kind) if req.idempotent => RetryWait::Backoff(kind),
-                Err(kind) => return Err(err(kind)),
-            };
-            if attempt >= self.policy.max_retries {
-                return Err(err(match wait {
-                    RetryWait::RateLimit(w, _) => ErrorKind::RateLimited {
-                        retry_after: Some(w),
-                    },
-                    RetryWait::Backoff(k) => k,
-                }));
-            }
-            let (delay, last) = match wait {
-                RetryWait::RateLimit(w, k) => (w, k),
-                RetryWait::Backoff(k) => (self.policy.backoff * 2u32.saturating_pow(attempt), k),
-            };
-            if let Some(d) = self.policy.deadline
-                && Instant::now() + delay >= d
-            {
-                return Err(err(match last {
-                    ErrorKind::Status {
-                        status: 429 | 403, ..
-                    } => ErrorKind::RateLimited {
-                        retry_after: Some(delay),
-                    },
-                    other => other,
-                }));
-            }
-            tracing::debug!(remote = self.remote, request = %what, attempt, delay_ms = delay.as_millis() as u64, "retrying");
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
+            },
+        )
+        .await
     }
 
     async fn send_once(&self, req: &Request<'_>) -> std::result::Result<Response, ErrorKind> {
@@ -386,9 +368,33 @@ pub(crate) async fn read_capped(
     Ok(body.freeze())
 }
 
-enum RetryWait {
-    RateLimit(Duration, ErrorKind),
-    Backoff(ErrorKind),
+/// The default judgement of an answer the caller did not accept: a rate limit ([`rate_limit`])
+/// is waited out, a server error (5xx) is transient, anything else fails the request.
+pub fn judge_status<T>(remote: &'static str, request: &str, resp: Response) -> Verdict<T> {
+    let limit = rate_limit(&resp);
+    let error = RemoteError::new(
+        remote,
+        request,
+        ErrorKind::Status {
+            status: resp.status,
+            detail: excerpt(&resp.body),
+        },
+    );
+    match limit {
+        Some(RateLimit { wait }) => Verdict::RateLimited { wait, error },
+        None if resp.status >= 500 => Verdict::Transient(error),
+        None => Verdict::Failed(error),
+    }
+}
+
+/// The judgement of a try that got no answer: an unusable answer (too large, unreadable) or a
+/// local fault (a secret file that cannot be read) would be the same on a resend; a timeout or
+/// a lost connection is transient.
+pub fn judge_failure<T>(error: RemoteError) -> Verdict<T> {
+    match error.kind {
+        ErrorKind::Decode(_) | ErrorKind::Local(_) => Verdict::Failed(error),
+        _ => Verdict::Transient(error),
+    }
 }
 
 fn sensitive(v: &str) -> std::result::Result<HeaderValue, ErrorKind> {
@@ -418,11 +424,17 @@ pub(crate) fn classify(e: reqwest::Error) -> ErrorKind {
     }
 }
 
-/// How long a rate-limited response asks us to wait, if it is a rate limit at all:
-/// 429 (with or without `retry-after`), or 403 with `retry-after` or `x-ratelimit-remaining: 0`.
-/// `retry-after` is honoured as given, an exhausted budget waits for `x-ratelimit-reset`, and
-/// a limit with neither hint waits `default_wait` (the caller doubles it on each repeat).
-pub fn rate_limit_wait(resp: &Response, default_wait: Duration) -> Option<Duration> {
+/// A rate-limited answer: how long the remote asked to wait, if it said (`None`: the policy's
+/// unhinted wait applies, see [`retry::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub wait: Option<Duration>,
+}
+
+/// Whether an answer is a rate limit, and how long it asks to wait: 429 (with or without
+/// `retry-after`), or 403 with `retry-after` or `x-ratelimit-remaining: 0`. `retry-after` is
+/// honoured as given, and an exhausted budget waits for `x-ratelimit-reset`.
+pub fn rate_limit(resp: &Response) -> Option<RateLimit> {
     let retry_after = resp
         .header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -438,14 +450,111 @@ pub fn rate_limit_wait(resp: &Response, default_wait: Duration) -> Option<Durati
                 .unwrap_or(0);
             Duration::from_secs(u64::try_from(reset - now).unwrap_or(0).max(1))
         });
-    match resp.status {
-        429 => Some(
-            retry_after
-                .or(if exhausted { reset_wait } else { None })
-                .unwrap_or(default_wait),
-        ),
+    let wait = match resp.status {
+        429 => retry_after.or(if exhausted { reset_wait } else { None }),
         403 if retry_after.is_some() => retry_after,
-        403 if exhausted => Some(reset_wait.unwrap_or(default_wait)),
-        _ => None,
+        403 if exhausted => reset_wait,
+        _ => return None,
+    };
+    Some(RateLimit { wait })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&'static str, String)]) -> Response {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        Response {
+            status,
+            headers: map,
+            body: bytes::Bytes::from_static(b"{\"message\":\"no\"}"),
+        }
+    }
+
+    fn epoch_secs() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs()
+    }
+
+    #[test]
+    fn rate_limits_say_how_long_when_the_remote_does() {
+        let wait = |status, headers: &[(&'static str, String)]| {
+            rate_limit(&answer(status, headers)).map(|l| l.wait)
+        };
+        assert_eq!(
+            wait(429, &[]),
+            Some(None),
+            "a bare 429 waits the unhinted wait"
+        );
+        assert_eq!(
+            wait(429, &[("retry-after", "7".into())]),
+            Some(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            wait(403, &[("retry-after", "3".into())]),
+            Some(Some(Duration::from_secs(3)))
+        );
+        let reset = (epoch_secs() + 120).to_string();
+        let exhausted = [
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-reset", reset),
+        ];
+        let Some(Some(until_reset)) = wait(403, &exhausted) else {
+            panic!("an exhausted budget waits for its reset");
+        };
+        assert!(
+            (Duration::from_secs(115)..=Duration::from_secs(120)).contains(&until_reset),
+            "{until_reset:?}"
+        );
+        assert_eq!(
+            wait(403, &[("x-ratelimit-remaining", "0".into())]),
+            Some(None)
+        );
+        assert_eq!(wait(403, &[("x-ratelimit-remaining", "10".into())]), None);
+        assert_eq!(wait(403, &[]), None, "a plain 403 is a refusal");
+        assert_eq!(wait(503, &[("retry-after", "5".into())]), None);
+    }
+
+    #[test]
+    fn unaccepted_statuses_and_failures_are_judged_for_the_executor() {
+        let judged = |status, headers: &[(&'static str, String)]| match judge_status::<()>(
+            "sim",
+            "GET /x",
+            answer(status, headers),
+        ) {
+            Verdict::Done(()) => "done",
+            Verdict::Transient(e) => {
+                assert_eq!(
+                    (e.remote, e.request.as_str(), e.status()),
+                    ("sim", "GET /x", Some(status))
+                );
+                "transient"
+            }
+            Verdict::RateLimited { .. } => "rate limited",
+            Verdict::Failed(e) => {
+                assert_eq!(e.status(), Some(status));
+                "failed"
+            }
+        };
+        assert_eq!(judged(429, &[]), "rate limited");
+        assert_eq!(judged(502, &[]), "transient");
+        assert_eq!(judged(500, &[]), "transient");
+        assert_eq!(judged(404, &[]), "failed");
+        assert_eq!(judged(403, &[]), "failed");
+        let failure = |kind| match judge_failure::<()>(RemoteError::new("sim", "GET /x", kind)) {
+            Verdict::Transient(_) => "transient",
+            Verdict::Failed(_) => "failed",
+            _ => "other",
+        };
+        assert_eq!(failure(ErrorKind::Timeout), "transient");
+        assert_eq!(failure(ErrorKind::Transport("reset".into())), "transient");
+        assert_eq!(failure(ErrorKind::Decode("too large".into())), "failed");
+        assert_eq!(failure(ErrorKind::Local("no secret".into())), "failed");
     }
 }

@@ -9,13 +9,11 @@
 //! the Deployment's status is enough for the `kubectl` logic.
 //!
 //! kube's own retry layer is off (it would wait up to minutes, past a tick's deadline);
-//! transient failures (429, 5xx, transport, timeout) are retried here under the client's
-//! [`RetryPolicy`] instead, never past its deadline.
+//! transient failures (429, 5xx, transport, timeout) are retried by the shared retry executor
+//! ([`crate::http::retry`]) under the client's [`RetryPolicy`] instead, never past its deadline.
 //!
 //! A missing Deployment or container is an error (the deploy target is misconfigured), never a
 //! verdict; it is reported every tick until an operator fixes the config.
-
-use std::time::Instant;
 
 use afk_core::config::{DeployTarget, ImageMatch};
 use afk_core::evidence::DeployVerdict;
@@ -23,6 +21,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::RetryPolicy;
+use crate::http::retry::{self, Verdict};
 
 const REMOTE: &str = "kube";
 
@@ -170,34 +169,22 @@ impl Kube {
     ) -> Result<Option<Deployment>> {
         let api: ::kube::Api<Deployment> =
             ::kube::Api::namespaced(self.client.clone(), &target.namespace);
-        let mut attempt = 0u32;
-        loop {
-            if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(RemoteError::new(REMOTE, request, ErrorKind::Deadline));
+        let (api, policy) = (&api, &self.policy);
+        retry::run(policy, REMOTE, request, true, || async move {
+            match tokio::time::timeout(policy.timeout, api.get_opt(&target.deployment)).await {
+                Ok(Ok(found)) => Verdict::Done(found),
+                Ok(Err(e)) => {
+                    let err = self.error(request, target, e);
+                    if err.is_transient() {
+                        Verdict::Transient(err)
+                    } else {
+                        Verdict::Failed(err)
+                    }
+                }
+                Err(_) => Verdict::Transient(RemoteError::new(REMOTE, request, ErrorKind::Timeout)),
             }
-            let err =
-                match tokio::time::timeout(self.policy.timeout, api.get_opt(&target.deployment))
-                    .await
-                {
-                    Ok(Ok(found)) => return Ok(found),
-                    Ok(Err(e)) => self.error(request, target, e),
-                    Err(_) => RemoteError::new(REMOTE, request, ErrorKind::Timeout),
-                };
-            if !err.is_transient() || attempt >= self.policy.max_retries {
-                return Err(err);
-            }
-            let delay = self.policy.backoff * 2u32.saturating_pow(attempt);
-            if self
-                .policy
-                .deadline
-                .is_some_and(|d| Instant::now() + delay >= d)
-            {
-                return Err(err);
-            }
-            tracing::debug!(remote = REMOTE, request, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
+        })
+        .await
     }
 
     /// Reads the target's Deployment and checks it has the configured container (one GET;

@@ -25,7 +25,9 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
-use crate::http::{Auth, Body, HttpClient, Request, Response, RetryPolicy, SecretFile};
+use crate::http::{
+    Auth, Body, HttpClient, Request, Response, RetryPolicy, SecretFile, Verdict, judge_status,
+};
 
 pub use commands::{
     CreateProject, CreateThread, ModelOption, ModelOptionValue, ModelSelection, RuntimeMode,
@@ -37,7 +39,8 @@ use errors::{ErrorBody, status_error};
 use wire::{DetailW, ReadModel, ThreadW};
 
 const REMOTE: &str = "t3";
-/// Statuses T3 answers with a typed body; mapped here rather than in the HTTP layer.
+/// Statuses T3 answers with a typed body; judged here (`T3::call_with`) rather than in the HTTP
+/// layer.
 const ANSWERS: &[u16] = &[200, 400, 401, 403, 404, 500];
 
 /// What `/.well-known/t3/environment` says about the server.
@@ -229,7 +232,6 @@ pub struct T3 {
     http: HttpClient,
     anonymous: HttpClient,
     token_file: SecretFile,
-    policy: RetryPolicy,
     environment: Arc<Mutex<Option<Environment>>>,
 }
 
@@ -258,9 +260,8 @@ impl T3 {
                 Auth::Bearer(token.clone()),
                 policy.clone(),
             )?,
-            anonymous: HttpClient::new(REMOTE, base_url, Auth::None, policy.clone())?,
+            anonymous: HttpClient::new(REMOTE, base_url, Auth::None, policy)?,
             token_file: token,
-            policy,
             environment: Arc::new(Mutex::new(None)),
         })
     }
@@ -372,7 +373,7 @@ impl T3 {
             ));
         }
         let resp = self
-            .call_with(&self.http, Request::get(&path).accept(ANSWERS), &[404])
+            .call_with(&self.http, Request::get(&path), &[404])
             .await?;
         if resp.status == 404 {
             return Ok(None);
@@ -415,9 +416,7 @@ impl T3 {
         let path = "/api/orchestration/dispatch";
         let what = HttpClient::describe(&Method::POST, path);
         let kind = body["type"].as_str().unwrap_or("?").to_owned();
-        let req = Request::new(Method::POST, path, Some(Body::Json(body)))
-            .accept(ANSWERS)
-            .idempotent(true);
+        let req = Request::new(Method::POST, path, Some(Body::Json(body))).idempotent(true);
         let resp = self.call(&self.http, req).await?;
         let body = self.expect_json(&what, &resp)?;
         let receipt: Receipt = decode(&what, body)?;
@@ -426,12 +425,13 @@ impl T3 {
     }
 
     async fn call(&self, client: &HttpClient, req: Request<'_>) -> Result<Response> {
-        self.call_with(client, req.accept(ANSWERS), &[]).await
+        self.call_with(client, req, &[]).await
     }
 
-    /// Sends, retrying a 500 that is not a domain rejection (the HTTP layer retries transport
-    /// faults and other 5xx itself); maps every other non-200 to a typed error except the
-    /// statuses in `pass`.
+    /// Sends through the shared retry executor. A 500 that is not a domain rejection is
+    /// resent; every other typed answer but 200 and the statuses in `pass` is a typed error;
+    /// statuses T3 answers without a typed body get the HTTP layer's judgement (rate limits
+    /// waited out, other server errors resent).
     async fn call_with(
         &self,
         client: &HttpClient,
@@ -439,39 +439,25 @@ impl T3 {
         pass: &[u16],
     ) -> Result<Response> {
         let what = HttpClient::describe(&req.method, req.path);
-        let mut attempt = 0u32;
-        loop {
-            let resp = client.send(req.clone()).await?;
-            if resp.status == 200 || pass.contains(&resp.status) {
-                return Ok(resp);
-            }
-            let rejected = ErrorBody::parse(&resp.body).is_some_and(|b| b.is_dispatch_rejection());
-            let retry = resp.status >= 500 && !rejected;
-            if !retry || attempt >= self.policy.max_retries {
-                return Err(status_error(
-                    &what,
-                    resp.status,
-                    &resp.body,
-                    &self.token_file.path().display().to_string(),
-                ));
-            }
-            let delay = self.policy.backoff * 2u32.saturating_pow(attempt);
-            if self
-                .policy
-                .deadline
-                .is_some_and(|d| Instant::now() + delay >= d)
-            {
-                return Err(status_error(
-                    &what,
-                    resp.status,
-                    &resp.body,
-                    &self.token_file.path().display().to_string(),
-                ));
-            }
-            tracing::debug!(remote = REMOTE, request = %what, attempt, "retrying after HTTP 500");
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
+        let token_file = self.token_file.path().display().to_string();
+        client
+            .send_with(req, |resp| {
+                if resp.status == 200 || pass.contains(&resp.status) {
+                    return Verdict::Done(resp);
+                }
+                if !ANSWERS.contains(&resp.status) {
+                    return judge_status(REMOTE, &what, resp);
+                }
+                let rejected =
+                    ErrorBody::parse(&resp.body).is_some_and(|b| b.is_dispatch_rejection());
+                let error = status_error(&what, resp.status, &resp.body, &token_file);
+                if resp.status >= 500 && !rejected {
+                    Verdict::Transient(error)
+                } else {
+                    Verdict::Failed(error)
+                }
+            })
+            .await
     }
 
     /// The body, if the answer is JSON (T3's web app answers unknown paths with 200 HTML).

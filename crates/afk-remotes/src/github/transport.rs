@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -13,7 +13,11 @@ use reqwest::header::HeaderValue;
 
 use super::etag::EtagCache;
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
-use crate::http::{Response, RetryPolicy, SecretFile, classify, rate_limit_wait, read_capped};
+use crate::http::retry::{self, Verdict};
+use crate::http::{
+    self, RateLimit, Response, RetryPolicy, SecretFile, classify, judge_failure, judge_status,
+    read_capped,
+};
 
 pub(super) const REMOTE: &str = "github";
 
@@ -101,11 +105,6 @@ pub(super) struct Transport {
     client: reqwest::Client,
     etags: Arc<Mutex<EtagCache>>,
     counters: Arc<Counters>,
-}
-
-enum Wait {
-    RateLimit(Duration, ErrorKind),
-    Backoff(ErrorKind),
 }
 
 fn lock(m: &Mutex<EtagCache>) -> MutexGuard<'_, EtagCache> {
@@ -206,7 +205,8 @@ impl Transport {
             .await
     }
 
-    /// Sends with bounded retries; rate limits are recognised before `accept` is consulted.
+    /// Sends through the shared retry executor; rate limits are recognised before `accept` is
+    /// consulted.
     pub async fn send(
         &self,
         method: Method,
@@ -217,77 +217,59 @@ impl Transport {
     ) -> Result<Answer> {
         let url = self.target(&method, path_or_url)?;
         let what = self.describe(&method, &url);
-        let err = |kind| RemoteError::new(REMOTE, what.clone(), kind);
-        let conditional = method == Method::GET;
-        let mut attempt = 0u32;
-        let mut limited = 0u32;
-        loop {
-            if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(err(ErrorKind::Deadline));
-            }
+        let (method, url, what) = (&method, url.as_str(), what.as_str());
+        retry::run(&self.policy, REMOTE, what, idempotent, || async move {
+            let conditional = *method == Method::GET;
             let etag = if conditional {
-                lock(&self.etags).etag(&url)
+                lock(&self.etags).etag(url)
             } else {
                 None
             };
-            let outcome = self.send_once(&method, &url, body, etag.as_deref()).await;
-            let wait = match outcome {
-                Ok(resp) => {
-                    if resp.status == 304 {
-                        self.counters.not_modified.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        self.counters.costed.fetch_add(1, Ordering::SeqCst);
-                    }
-                    let kind = ErrorKind::Status {
-                        status: resp.status,
-                        detail: excerpt(&resp.body),
-                    };
-                    let unhinted =
-                        self.policy.default_rate_limit_wait * 2u32.saturating_pow(limited);
-                    if let Some(w) = rate_limit(&resp, unhinted) {
-                        limited += 1;
-                        Wait::RateLimit(w, kind)
-                    } else if resp.status == 304 && etag.is_some() {
-                        return self.replay(&url, &what);
-                    } else if accept.contains(&resp.status) {
-                        return Ok(self.accept(&url, what.clone(), conditional, resp));
-                    } else if resp.status >= 500 && idempotent {
-                        Wait::Backoff(kind)
-                    } else {
-                        return Err(err(kind));
-                    }
-                }
-                Err(kind @ (ErrorKind::Local(_) | ErrorKind::Decode(_))) => return Err(err(kind)),
-                Err(kind) if idempotent => Wait::Backoff(kind),
-                Err(kind) => return Err(err(kind)),
-            };
-            if attempt >= self.policy.max_retries {
-                return Err(err(match wait {
-                    Wait::RateLimit(w, _) => ErrorKind::RateLimited {
-                        retry_after: Some(w),
-                    },
-                    Wait::Backoff(k) => k,
-                }));
+            match self.send_once(method, url, body, etag.as_deref()).await {
+                Ok(resp) => self.judge(url, what, conditional, etag.is_some(), accept, resp),
+                Err(kind) => judge_failure(RemoteError::new(REMOTE, what, kind)),
             }
-            let (delay, rate_limited, last) = match wait {
-                Wait::RateLimit(w, k) => (w, true, k),
-                Wait::Backoff(k) => (self.policy.backoff * 2u32.saturating_pow(attempt), false, k),
-            };
-            if let Some(d) = self.policy.deadline
-                && Instant::now() + delay >= d
-            {
-                return Err(err(if rate_limited {
-                    ErrorKind::RateLimited {
-                        retry_after: Some(delay),
-                    }
-                } else {
-                    last
-                }));
-            }
-            tracing::debug!(remote = REMOTE, request = %what, attempt, delay_ms = delay.as_millis() as u64, rate_limited, "retrying");
-            tokio::time::sleep(delay).await;
-            attempt += 1;
+        })
+        .await
+    }
+
+    /// One answer judged: counted (a 304 is free), a rate limit waited out, a 304 replayed from
+    /// the cache, an accepted status taken, a server error resent.
+    fn judge(
+        &self,
+        url: &str,
+        what: &str,
+        conditional: bool,
+        had_etag: bool,
+        accept: &[u16],
+        resp: Response,
+    ) -> Verdict<Answer> {
+        if resp.status == 304 {
+            self.counters.not_modified.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.counters.costed.fetch_add(1, Ordering::SeqCst);
         }
+        if let Some(RateLimit { wait }) = rate_limit(&resp) {
+            let error = RemoteError::new(
+                REMOTE,
+                what,
+                ErrorKind::Status {
+                    status: resp.status,
+                    detail: excerpt(&resp.body),
+                },
+            );
+            return Verdict::RateLimited { wait, error };
+        }
+        if resp.status == 304 && had_etag {
+            return match self.replay(url, what) {
+                Ok(answer) => Verdict::Done(answer),
+                Err(e) => Verdict::Failed(e),
+            };
+        }
+        if accept.contains(&resp.status) {
+            return Verdict::Done(self.accept(url, what.to_owned(), conditional, resp));
+        }
+        judge_status(REMOTE, what, resp)
     }
 
     fn replay(&self, url: &str, what: &str) -> Result<Answer> {
@@ -397,13 +379,13 @@ impl Transport {
 ///   `x-ratelimit-reset`;
 /// - otherwise a 429, or a 403 whose message speaks of a rate limit, or a 403 without
 ///   GitHub's `x-ratelimit-*` headers (every API answer carries them; one without them did
-///   not come from the API proper), is a secondary limit: wait `unhinted` (at least a minute
-///   in production, doubled on each repeat).
+///   not come from the API proper), is a secondary limit with no hint: the retry executor waits
+///   the policy's unhinted wait (at least a minute in production), doubled on each repeat.
 ///
 /// A plain 403 (with the headers, not about rate limits) is a real refusal.
-fn rate_limit(resp: &Response, unhinted: Duration) -> Option<Duration> {
-    if let Some(w) = rate_limit_wait(resp, unhinted) {
-        return Some(w);
+fn rate_limit(resp: &Response) -> Option<RateLimit> {
+    if let Some(limit) = http::rate_limit(resp) {
+        return Some(limit);
     }
     if resp.status != 403 {
         return None;
@@ -412,7 +394,7 @@ fn rate_limit(resp: &Response, unhinted: Duration) -> Option<Duration> {
         .to_ascii_lowercase()
         .contains("rate limit");
     let headerless = resp.header("x-ratelimit-remaining").is_none();
-    (says_so || headerless).then_some(unhinted)
+    (says_so || headerless).then_some(RateLimit { wait: None })
 }
 
 #[cfg(test)]
