@@ -11,7 +11,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 
-use super::etag::EtagCache;
+use super::etag::{EtagCache, Validator};
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::{Response, RetryPolicy, SecretFile, classify, rate_limit_wait, read_capped};
 
@@ -200,7 +200,7 @@ impl Transport {
         }
     }
 
-    /// A GET, conditional when an ETag for the URL is cached.
+    /// A GET, conditional when a validator for the URL is cached.
     pub async fn get(&self, path_or_url: &str, accept: &[u16]) -> Result<Answer> {
         self.send(Method::GET, path_or_url, None, accept, true)
             .await
@@ -225,12 +225,14 @@ impl Transport {
             if self.policy.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(err(ErrorKind::Deadline));
             }
-            let etag = if conditional {
-                lock(&self.etags).etag(&url)
+            let validator = if conditional {
+                lock(&self.etags).validator(&url)
             } else {
                 None
             };
-            let outcome = self.send_once(&method, &url, body, etag.as_deref()).await;
+            let outcome = self
+                .send_once(&method, &url, body, validator.as_ref())
+                .await;
             let wait = match outcome {
                 Ok(resp) => {
                     if resp.status == 304 {
@@ -247,7 +249,7 @@ impl Transport {
                     if let Some(w) = rate_limit(&resp, unhinted) {
                         limited += 1;
                         Wait::RateLimit(w, kind)
-                    } else if resp.status == 304 && etag.is_some() {
+                    } else if resp.status == 304 && validator.is_some() {
                         return self.replay(&url, &what);
                     } else if accept.contains(&resp.status) {
                         return Ok(self.accept(&url, what.clone(), conditional, resp));
@@ -310,12 +312,15 @@ impl Transport {
     fn accept(&self, url: &str, what: String, cacheable: bool, resp: Response) -> Answer {
         let link = resp.header("link").map(str::to_owned);
         let oauth_scopes = resp.header("x-oauth-scopes").map(str::to_owned);
-        if cacheable
-            && resp.status == 200
-            && let Some(etag) = resp.header("etag")
-            && let Ok(body) = std::str::from_utf8(&resp.body)
-        {
-            lock(&self.etags).put(url, etag.to_owned(), link.clone(), body.to_owned());
+        if cacheable && resp.status == 200 {
+            let etag = resp.header("etag").map(str::to_owned);
+            let last_modified = strong_last_modified(&resp);
+            match std::str::from_utf8(&resp.body) {
+                Ok(body) => {
+                    lock(&self.etags).put(url, etag, last_modified, link.clone(), body.to_owned())
+                }
+                Err(_) => lock(&self.etags).remove(url),
+            }
         }
         Answer {
             status: resp.status,
@@ -331,7 +336,7 @@ impl Transport {
         method: &Method,
         url: &str,
         body: Option<&serde_json::Value>,
-        etag: Option<&str>,
+        validator: Option<&Validator>,
     ) -> std::result::Result<Response, ErrorKind> {
         let token = self.token.read(REMOTE).map_err(|e| e.kind)?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
@@ -347,8 +352,10 @@ impl Transport {
             .header("authorization", auth)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
-        if let Some(etag) = etag {
-            rb = rb.header("if-none-match", etag);
+        match validator {
+            Some(Validator::ETag(etag)) => rb = rb.header("if-none-match", etag),
+            Some(Validator::LastModified(at)) => rb = rb.header("if-modified-since", at),
+            None => {}
         }
         if let Some(b) = body {
             rb = rb.json(b);
@@ -389,6 +396,20 @@ impl Transport {
         }
         Ok(out)
     }
+}
+
+/// The answer's `Last-Modified`, when it can serve as a validator: HTTP dates count whole
+/// seconds, so a resource changed again within the second of its `Last-Modified` would still
+/// pass `If-Modified-Since`. Only a `Last-Modified` strictly before the answer's `Date` is kept
+/// (RFC 9110, "Last-Modified", §8.8.2.2: such a time is a strong validator), as is
+/// only a date that parses.
+fn strong_last_modified(resp: &Response) -> Option<String> {
+    let parse = |name: &str| {
+        resp.header(name)
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok())
+    };
+    let (modified, date) = (parse("last-modified")?, parse("date")?);
+    (modified < date).then(|| resp.header("last-modified").map(str::to_owned))?
 }
 
 /// Whether an answer is one of GitHub's rate limits, and how long to wait before resending
