@@ -286,3 +286,25 @@ async fn poll_with_config(
     sane(&run);
     (run, h.requests()[mark..].to_vec())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_watch_reads_free_304s_from_its_own_cache() {
+    let (h, _) = settled().await;
+    let mark = h.world.sim.log_len();
+    let first = h.tick(Tick::Watch).await;
+    sane(&first);
+    let mid = h.world.sim.log_len();
+    let quiet = h.tick(Tick::Watch).await;
+    sane(&quiet);
+    let log = h.requests();
+    let (free_first, _) = github_gets(&log[mark..mid]);
+    let (free, costed) = github_gets(&log[mid..]);
+    assert_eq!(
+        free_first, 0,
+        "the watch keeps its own file: nothing cached yet"
+    );
+    assert!(free > 0, "the quiet watch revalidated its reads");
+    assert_eq!(costed, 0, "nothing changed, so nothing cost rate limit");
+    assert_eq!(decisions(&first), decisions(&quiet));
+    eprintln!("quiet watch: {free} GitHub GETs answered 304, {costed} at full cost");
+}
