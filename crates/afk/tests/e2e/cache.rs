@@ -144,6 +144,12 @@ async fn a_later_poll_on_an_unchanged_fleet_reads_free_304s_and_decides_the_same
 
     // A dry run reads the cache and writes nothing, this file included.
     let saved = std::fs::read(&file).expect("the cold poll saved again");
+    for secret in crate::harness::SECRETS {
+        assert!(
+            !String::from_utf8_lossy(&saved).contains(secret),
+            "the cache holds a secret"
+        );
+    }
     std::fs::remove_file(&file).expect("removes");
     let dry = TickOptions {
         dry_run: true,
