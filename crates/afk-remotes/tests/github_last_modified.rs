@@ -20,10 +20,11 @@ type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 const MODIFIED: &str = "Tue, 01 Dec 2026 10:00:00 GMT";
 const LATER: &str = "Wed, 02 Dec 2026 08:00:00 GMT";
+const SOON_AFTER: &str = "Tue, 01 Dec 2026 10:00:30 GMT";
 
 /// Serves `[]` for every issue listing with `Last-Modified: MODIFIED` and no `ETag`; `Date`
-/// is `LATER`, except for the label `fresh`, whose `Last-Modified` is its own `Date` (a
-/// resource changed within the second the answer was made). `If-Modified-Since` equal to the
+/// is `LATER`, except for the label `fresh`, whose `Date` is only 30 seconds after its
+/// `Last-Modified` (too close for a strong validator). `If-Modified-Since` equal to the
 /// `Last-Modified` is answered `304`.
 async fn fixture() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
@@ -53,7 +54,7 @@ async fn fixture() -> (String, Seen) {
                     .then(|| v.trim().to_owned())
             });
             let date = if target.contains("labels=fresh") {
-                MODIFIED
+                SOON_AFTER
             } else {
                 LATER
             };
@@ -113,7 +114,7 @@ async fn a_last_modified_answer_is_revalidated_with_if_modified_since() {
         .expect("lists");
     assert_eq!(next.requests_not_modified(), 1);
 
-    // A Last-Modified in the answer's own second is no validator: never sent back.
+    // A Last-Modified less than a minute before the answer's Date is no validator.
     for _ in 0..2 {
         gh.list_issues(&repo, "fresh", IssueState::Open)
             .await

@@ -398,18 +398,19 @@ impl Transport {
     }
 }
 
-/// The answer's `Last-Modified`, when it can serve as a validator: HTTP dates count whole
-/// seconds, so a resource changed again within the second of its `Last-Modified` would still
-/// pass `If-Modified-Since`. Only a `Last-Modified` strictly before the answer's `Date` is kept
-/// (RFC 9110, "Last-Modified", §8.8.2.2: such a time is a strong validator), as is
-/// only a date that parses.
+/// The answer's `Last-Modified`, when it can serve as a validator. HTTP dates count whole
+/// seconds, so a resource changed twice within one second keeps one `Last-Modified`: only a
+/// `Last-Modified` at least 60 seconds before the answer's own `Date` is kept (RFC 9110,
+/// "Comparison" of `Last-Modified`, §8.8.2.2: then it is a strong validator; the margin guards
+/// against the two dates coming from different clocks). One that does not parse is not kept.
 fn strong_last_modified(resp: &Response) -> Option<String> {
     let parse = |name: &str| {
         resp.header(name)
             .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok())
     };
     let (modified, date) = (parse("last-modified")?, parse("date")?);
-    (modified < date).then(|| resp.header("last-modified").map(str::to_owned))?
+    let strong = modified + chrono::TimeDelta::seconds(60) <= date;
+    strong.then(|| resp.header("last-modified").map(str::to_owned))?
 }
 
 /// Whether an answer is one of GitHub's rate limits, and how long to wait before resending
