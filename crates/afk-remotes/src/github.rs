@@ -6,6 +6,7 @@
 //! new timeline event names) and which edits comments with POST.
 
 mod etag;
+mod etag_store;
 mod probe;
 mod transport;
 mod wire;
@@ -26,6 +27,7 @@ use crate::http::{RetryPolicy, SecretFile};
 use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueExtras, IssueState, LabelChange};
 
 pub use etag::EtagCache;
+pub use etag_store::EtagStore;
 use transport::{Answer, REMOTE, Transport};
 use wire::{
     CheckRuns, CombinedStatus, GraphqlAnswer, WireComment, WireCommit, WireIssue, WirePermission,
@@ -83,13 +85,13 @@ impl GitHub {
         })
     }
 
-    /// Starts from a persisted ETag cache.
+    /// Starts from a persisted conditional-request cache (see [`EtagStore`]).
     pub fn with_etag_cache(self, cache: EtagCache) -> GitHub {
         self.http.set_etag_cache(cache);
         self
     }
 
-    /// A snapshot of the ETag cache, to persist for the next tick.
+    /// A snapshot of the conditional-request cache, to persist for the next tick.
     pub fn etag_cache(&self) -> EtagCache {
         self.http.etag_cache()
     }

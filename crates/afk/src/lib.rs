@@ -243,7 +243,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         return setup_failed(args, &SetupError::Deadline);
     };
     let remotes = match remotes::Remotes::build(&config, tick, deadline).await {
-        Ok(r) => r,
+        Ok(r) => r.with_persistent_cache(&config, tick),
         Err(e) => return setup_failed(args, &e),
     };
     let concurrency = usize::from(args.concurrency);
@@ -267,6 +267,10 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
                 afk_core::model::format_duration(config.limits.tick_deadline)
             ),
         });
+    }
+    if !args.dry_run {
+        // A dry run reads the cache but writes nothing anywhere, this file included.
+        remotes.save_persistent_cache();
     }
     push_metrics(&config, args, &plan, started, now, Some(&remotes.tracker)).await;
     for e in &plan.errors {

@@ -8,7 +8,7 @@ use afk_core::config::{Config, TrackerKind};
 use afk_core::plan::TickKind;
 use afk_remotes::error::RemoteError;
 use afk_remotes::forgejo::Forgejo;
-use afk_remotes::github::GitHub;
+use afk_remotes::github::{EtagStore, GitHub};
 use afk_remotes::http::{RetryPolicy, SecretFile};
 use afk_remotes::kube::Kube;
 use afk_remotes::ntfy::Ntfy;
@@ -30,6 +30,9 @@ pub struct Remotes {
     pub ntfy: Option<Ntfy>,
     pub slack: Option<Slack>,
     pub workspaces: Workspaces,
+    /// Where the GitHub tracker's conditional-request cache persists between ticks; set by
+    /// [`Remotes::with_persistent_cache`] (ticks only: `--check` and `--report` read live).
+    pub etag_store: Option<EtagStore>,
 }
 
 /// Why the clients could not be built (a configuration problem).
@@ -133,6 +136,39 @@ impl Remotes {
             ntfy,
             slack,
             workspaces,
+            etag_store: None,
         })
+    }
+
+    /// Loads the GitHub tracker's conditional-request cache of this tick kind from the
+    /// workspace volume (a cache that cannot be used is logged and costs only requests), so
+    /// an unchanged listing answers `304 Not Modified` on every later tick too. Keyed by the
+    /// API URL and the configured identity (answers differ by who asks), never the token.
+    pub fn with_persistent_cache(mut self, config: &Config, tick: TickKind) -> Remotes {
+        let Tracker::GitHub(gh) = &self.tracker else {
+            return self;
+        };
+        let Some(tracker) = &config.tracker else {
+            return self;
+        };
+        let store = EtagStore::new(
+            &config.workspace.root,
+            gh.api_url(),
+            &[("bot_login", &tracker.bot_login.to_ascii_lowercase())],
+            tick.as_str(),
+        );
+        self.tracker = Tracker::GitHub(gh.clone().with_etag_cache(store.load()));
+        self.etag_store = Some(store);
+        self
+    }
+
+    /// Saves the conditional-request cache for the next tick (after every tick, errors or
+    /// not); a failure is a warning: the next tick only makes more requests.
+    pub fn save_persistent_cache(&self) {
+        if let (Some(store), Tracker::GitHub(gh)) = (&self.etag_store, &self.tracker)
+            && let Err(why) = store.save(&gh.etag_cache())
+        {
+            tracing::warn!(remote = "github", path = %store.path().display(), why = %why, "conditional-request cache not saved (the next tick makes more requests)");
+        }
     }
 }

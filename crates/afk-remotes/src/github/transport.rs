@@ -11,7 +11,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 
-use super::etag::EtagCache;
+use super::etag::{EtagCache, Validator};
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::retry::{self, Verdict};
 use crate::http::{
@@ -199,7 +199,7 @@ impl Transport {
         }
     }
 
-    /// A GET, conditional when an ETag for the URL is cached.
+    /// A GET, conditional when a validator for the URL is cached.
     pub async fn get(&self, path_or_url: &str, accept: &[u16]) -> Result<Answer> {
         self.send(Method::GET, path_or_url, None, accept, true)
             .await
@@ -220,13 +220,13 @@ impl Transport {
         let (method, url, what) = (&method, url.as_str(), what.as_str());
         retry::run(&self.policy, REMOTE, what, idempotent, || async move {
             let conditional = *method == Method::GET;
-            let etag = if conditional {
-                lock(&self.etags).etag(url)
+            let validator = if conditional {
+                lock(&self.etags).validator(url)
             } else {
                 None
             };
-            match self.send_once(method, url, body, etag.as_deref()).await {
-                Ok(resp) => self.judge(url, what, conditional, etag.is_some(), accept, resp),
+            match self.send_once(method, url, body, validator.as_ref()).await {
+                Ok(resp) => self.judge(url, what, conditional, validator.is_some(), accept, resp),
                 Err(kind) => judge_failure(RemoteError::new(REMOTE, what, kind)),
             }
         })
@@ -240,7 +240,7 @@ impl Transport {
         url: &str,
         what: &str,
         conditional: bool,
-        had_etag: bool,
+        had_validator: bool,
         accept: &[u16],
         resp: Response,
     ) -> Verdict<Answer> {
@@ -260,7 +260,7 @@ impl Transport {
             );
             return Verdict::RateLimited { wait, error };
         }
-        if resp.status == 304 && had_etag {
+        if resp.status == 304 && had_validator {
             return match self.replay(url, what) {
                 Ok(answer) => Verdict::Done(answer),
                 Err(e) => Verdict::Failed(e),
@@ -292,12 +292,15 @@ impl Transport {
     fn accept(&self, url: &str, what: String, cacheable: bool, resp: Response) -> Answer {
         let link = resp.header("link").map(str::to_owned);
         let oauth_scopes = resp.header("x-oauth-scopes").map(str::to_owned);
-        if cacheable
-            && resp.status == 200
-            && let Some(etag) = resp.header("etag")
-            && let Ok(body) = std::str::from_utf8(&resp.body)
-        {
-            lock(&self.etags).put(url, etag.to_owned(), link.clone(), body.to_owned());
+        if cacheable && resp.status == 200 {
+            let etag = resp.header("etag").map(str::to_owned);
+            let last_modified = strong_last_modified(&resp);
+            match std::str::from_utf8(&resp.body) {
+                Ok(body) => {
+                    lock(&self.etags).put(url, etag, last_modified, link.clone(), body.to_owned())
+                }
+                Err(_) => lock(&self.etags).remove(url),
+            }
         }
         Answer {
             status: resp.status,
@@ -313,7 +316,7 @@ impl Transport {
         method: &Method,
         url: &str,
         body: Option<&serde_json::Value>,
-        etag: Option<&str>,
+        validator: Option<&Validator>,
     ) -> std::result::Result<Response, ErrorKind> {
         let token = self.token.read(REMOTE).map_err(|e| e.kind)?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
@@ -329,8 +332,10 @@ impl Transport {
             .header("authorization", auth)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
-        if let Some(etag) = etag {
-            rb = rb.header("if-none-match", etag);
+        match validator {
+            Some(Validator::ETag(etag)) => rb = rb.header("if-none-match", etag),
+            Some(Validator::LastModified(at)) => rb = rb.header("if-modified-since", at),
+            None => {}
         }
         if let Some(b) = body {
             rb = rb.json(b);
@@ -371,6 +376,21 @@ impl Transport {
         }
         Ok(out)
     }
+}
+
+/// The answer's `Last-Modified`, when it can serve as a validator. HTTP dates count whole
+/// seconds, so a resource changed twice within one second keeps one `Last-Modified`: only a
+/// `Last-Modified` at least 60 seconds before the answer's own `Date` is kept (RFC 9110,
+/// "Comparison" of `Last-Modified`, §8.8.2.2: then it is a strong validator; the margin guards
+/// against the two dates coming from different clocks). One that does not parse is not kept.
+fn strong_last_modified(resp: &Response) -> Option<String> {
+    let parse = |name: &str| {
+        resp.header(name)
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok())
+    };
+    let (modified, date) = (parse("last-modified")?, parse("date")?);
+    let strong = modified + chrono::TimeDelta::seconds(60) <= date;
+    strong.then(|| resp.header("last-modified").map(str::to_owned))?
 }
 
 /// Whether an answer is one of GitHub's rate limits, and how long to wait before resending
