@@ -3,34 +3,27 @@
 
 use std::collections::BTreeSet;
 
-use afk_core::claim::{dispatch_failed, dispatched, resume_dispatch};
 use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
 use afk_core::config::{CiProvider, Config};
 use afk_core::effect::Effect;
 use afk_core::evidence::{
-    CiVerdict, CloseReason, DeployVerdict, Evidence, IssueFacts, PendingRequest, PushedCommit,
-    ThreadEvidence, commit_belongs,
+    CiVerdict, CloseReason, DeployVerdict, Evidence, IssueFacts, PushedCommit, commit_belongs,
 };
 use afk_core::machine::{
     Delivery, OrphanKind, RunInput, after_notify, after_t3_page, decide, orphan_lock,
     release_after_delivery, t3_outage, t3_page_recorded,
 };
-use afk_core::model::{Login, RepoName, RunId, Timestamp};
+use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
 use afk_core::record::{RunRecord, RunStatus, Verdict};
 use afk_remotes::error::{ErrorKind, RemoteError};
-use afk_remotes::t3::{Fleet, FleetSource, ThreadInfo};
 use afk_remotes::tracker::{Issue, IssueState};
 use futures::StreamExt;
 
-use crate::apply::Applier;
+use crate::dispatch::resume;
+use crate::fleet::{t3_unreachable_error, thread_evidence, unreachable_fleet};
 use crate::remotes::Remotes;
-
-/// Reads T3's environment and the whole fleet (one read per tick).
-pub async fn read_fleet(remotes: &Remotes) -> Result<Fleet, RemoteError> {
-    let env = remotes.t3.environment().await?;
-    remotes.t3.fleet(&env).await
-}
+use crate::tick::{ErrCtx, Tick};
 
 /// What one run's step produced for the plan.
 #[derive(Default)]
@@ -45,97 +38,6 @@ pub struct RunReport {
     pub tracked: Option<(RunRecord, u64)>,
 }
 
-/// Shared, read-only context of one tick.
-pub struct Tick<'a> {
-    pub config: &'a Config,
-    pub remotes: &'a Remotes,
-    pub fleet: &'a Fleet,
-    /// T3's fleet read failed this tick (the error, for the runs' reasons): `fleet` is empty
-    /// and every run's thread evidence says T3 is unreachable.
-    pub t3_unreachable: Option<String>,
-    /// `/snapshot`, read at most once a tick and only when a run's thread is not in `/shell`
-    /// (archived threads leave it).
-    pub off_shell: tokio::sync::OnceCell<Fleet>,
-    pub now: Timestamp,
-    pub dry_run: bool,
-}
-
-impl Tick<'_> {
-    pub fn applier(&self) -> Applier<'_> {
-        Applier {
-            config: self.config,
-            remotes: self.remotes,
-            fleet: self.fleet,
-            now: self.now,
-        }
-    }
-
-    pub fn bot(&self) -> Login {
-        Login::new(
-            self.config
-                .tracker
-                .as_ref()
-                .map(|t| t.bot_login.clone())
-                .unwrap_or_default(),
-        )
-    }
-
-    /// The repo's default branch: configured, or the forge's.
-    pub async fn default_branch(&self, repo: &RepoName) -> Result<String, RemoteError> {
-        match self.config.repo(repo).default_branch {
-            Some(b) => Ok(b),
-            None => self.remotes.tracker.default_branch(repo).await,
-        }
-    }
-
-    /// Applies a run's effects in order, stopping at the first failure (the next tick resumes
-    /// from what the tracker then shows). Dry-run applies nothing.
-    pub async fn apply_all(
-        &self,
-        effects: &[Effect],
-        comment_id: &mut Option<u64>,
-        ctx: &ErrCtx,
-    ) -> Result<(), ErrorEntry> {
-        if self.dry_run {
-            return Ok(());
-        }
-        let applier = self.applier();
-        for effect in effects {
-            if let Err(e) = applier.apply(effect, comment_id).await {
-                tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), error = %e, "effect failed");
-                let mut entry = ctx.error(format!("{} failed: {e}", effect.kind()));
-                entry.public = Some(format!("{} failed: {}", effect.kind(), e.public_summary()));
-                return Err(entry);
-            }
-            tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), "applied");
-        }
-        Ok(())
-    }
-}
-
-/// Names the repo, issue and run an error belongs to.
-pub struct ErrCtx {
-    pub repo: RepoName,
-    pub issue: u64,
-    pub run: Option<RunId>,
-}
-
-impl ErrCtx {
-    pub fn error(&self, error: String) -> ErrorEntry {
-        ErrorEntry {
-            public: None,
-            repo: Some(self.repo.clone()),
-            issue: Some(self.issue),
-            run: self.run.clone(),
-            error,
-        }
-    }
-    /// The run for a log field: absent (not `""`) when unknown.
-    fn run_field(&self) -> Option<tracing::field::DisplayValue<&RunId>> {
-        self.run.as_ref().map(tracing::field::display)
-    }
-}
-
 /// Runs the watch tick into `plan`.
 pub async fn tick(
     config: &Config,
@@ -144,7 +46,7 @@ pub async fn tick(
     plan: &mut Plan,
     concurrency: usize,
 ) {
-    let (fleet, t3_unreachable) = match read_fleet(remotes).await {
+    let (fleet, t3_unreachable) = match crate::fleet::read_fleet(remotes).await {
         Ok(f) => (f, None),
         Err(e) => {
             plan.errors.push(t3_unreachable_error(config, &e));
@@ -330,16 +232,9 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
         report.live = Some(record.run.clone());
     }
     if outcome.decision == Decision::ResumeDispatch {
-        resume(
-            tick,
-            &ctx,
-            issue,
-            &comments,
-            &outcome.record,
-            comment_id,
-            &mut report,
-        )
-        .await;
+        let resumed = resume(tick, &ctx, issue, &comments, &outcome.record, comment_id).await;
+        report.effects.extend(resumed.effects);
+        report.errors.extend(resumed.error);
         return report;
     }
     let mut comment = Some(comment_id);
@@ -410,33 +305,6 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
     }
     report.tracked = Some((current, comment_id));
     report
-}
-
-/// The tick's error when T3's fleet read failed: the runs are still watched, but nothing
-/// that needs T3 is done.
-fn t3_unreachable_error(config: &Config, e: &RemoteError) -> ErrorEntry {
-    let url = config.t3.as_ref().map_or("", |t| t.base_url.as_str());
-    ErrorEntry {
-        public: None,
-        repo: None,
-        issue: None,
-        run: None,
-        error: format!(
-            "T3 unreachable at {url}: {e}; every live run waits on T3 (check that the T3 server \
-             runs and is reachable from afk-watch, and afk's T3 token)"
-        ),
-    }
-}
-
-/// Stands in for T3's fleet when it could not be read. Nothing is applied against it: with T3
-/// unreachable the state machine emits no dispatch, turn or interrupt.
-fn unreachable_fleet() -> Fleet {
-    Fleet {
-        projects: Vec::new(),
-        threads: Vec::new(),
-        snapshot_sequence: 0,
-        source: FleetSource::Shell,
-    }
 }
 
 /// Pages a T3 outage once for the fleet (the core decides over every run's record), then puts
@@ -522,95 +390,6 @@ async fn orphan(tick: &Tick<'_>, ctx: &ErrCtx, kind: OrphanKind) -> RunReport {
     report
 }
 
-/// Row 10: a claimed run whose dispatch died is resumed with the same ids.
-async fn resume(
-    tick: &Tick<'_>,
-    ctx: &ErrCtx,
-    issue: &Issue,
-    comments: &[afk_remotes::tracker::Comment],
-    record: &RunRecord,
-    comment_id: u64,
-    report: &mut RunReport,
-) {
-    let text = match crate::poll::issue_text(tick, &ctx.repo, issue, comments, &Default::default())
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            report.errors.push(ctx.error(format!("resume: {e}")));
-            return;
-        }
-    };
-    let default_branch = match tick.default_branch(&ctx.repo).await {
-        Ok(b) => b,
-        Err(e) => {
-            report.errors.push(ctx.error(format!("resume: {e}")));
-            return;
-        }
-    };
-    let claim = match resume_dispatch(
-        record,
-        comment_id,
-        &text,
-        tick.config,
-        &default_branch,
-        tick.now,
-    ) {
-        Ok(c) => c,
-        Err(why) => {
-            report.errors.push(ctx.error(format!("resume: {why}")));
-            return;
-        }
-    };
-    report.effects.extend(claim.effects.iter().cloned());
-    if let Err(e) =
-        crate::poll::apply_claim(tick, ctx, &claim.record, &claim.effects, Some(comment_id)).await
-    {
-        report.errors.push(e);
-    }
-}
-
-/// Applies a claim's effects; then records `dispatched`, or the dispatch error, in the comment.
-pub async fn finish_dispatch(
-    tick: &Tick<'_>,
-    ctx: &ErrCtx,
-    record: &RunRecord,
-    comment: &mut Option<u64>,
-    result: Result<(), ErrorEntry>,
-) -> Result<(), ErrorEntry> {
-    let (next, failure) = match result {
-        Ok(()) => (dispatched(record, tick.now), None),
-        // The comment is public: only the sanitised reason goes there; the full error is in
-        // the plan and the logs.
-        Err(e) => {
-            let public = e
-                .public
-                .as_deref()
-                .unwrap_or("dispatch failed; the details are in afk's logs");
-            (dispatch_failed(record, public, tick.now), Some(e))
-        }
-    };
-    let body = afk_core::comment::render(
-        &next,
-        &afk_core::machine::render_context(tick.config, &next),
-    );
-    let update = Effect::UpsertStatusComment {
-        repo: next.repo.clone(),
-        issue: next.issue,
-        run: next.run.clone(),
-        comment_id: *comment,
-        body,
-    };
-    let written = tick
-        .apply_all(std::slice::from_ref(&update), comment, ctx)
-        .await;
-    match (failure, written) {
-        (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(e),
-        (None, Ok(())) => Ok(()),
-    }
-}
-
 fn phase_of(record: &RunRecord) -> &'static str {
     match record.status {
         RunStatus::Claimed => "claimed",
@@ -689,101 +468,4 @@ async fn gather_evidence(
         Some(_) => DeployVerdict::NotApplicable,
     };
     Ok(evidence)
-}
-
-/// The evidence of a thread `/shell` does not list, from T3's snapshot (read once a tick):
-/// archived (present and settled) or missing.
-async fn off_shell_thread(tick: &Tick<'_>, thread_id: &str) -> Result<ThreadEvidence, RemoteError> {
-    if tick.fleet.source != FleetSource::Shell {
-        return Ok(ThreadEvidence::Missing);
-    }
-    let snapshot = tick
-        .off_shell
-        .get_or_try_init(|| async {
-            let env = tick.remotes.t3.cached_environment().await?;
-            tick.remotes.t3.snapshot_fleet(&env).await
-        })
-        .await?;
-    Ok(match snapshot.thread(thread_id) {
-        Some(t) if !t.deleted && t.archived => archived_evidence(snapshot, t),
-        _ => ThreadEvidence::Missing,
-    })
-}
-
-/// An archived thread: present and settled with what T3 last showed (its detail answers 404;
-/// the spend already seen stays in the record). Newer T3 archives settled threads on its own.
-fn archived_evidence(source: &Fleet, t: &ThreadInfo) -> ThreadEvidence {
-    let settled = t.settled_view();
-    // A full snapshot (< 0.0.32) still carries the activities: questions and token usage.
-    let detail = source.detail_from_snapshot(&t.id);
-    ThreadEvidence::Present {
-        latest_turn: settled.latest_turn,
-        session_status: settled.session_status,
-        session_error: settled.session_error,
-        pending: detail.as_ref().and_then(|d| d.pending.clone()),
-        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
-    }
-}
-
-/// The run's thread as T3 shows it; detail is read only when the thread is active or asks
-/// something (token usage and questions live there). A thread T3 archived is present and
-/// settled, never missing; only a deleted (or unknown) thread is missing.
-async fn thread_evidence(
-    tick: &Tick<'_>,
-    record: &RunRecord,
-) -> Result<ThreadEvidence, RemoteError> {
-    if let Some(error) = &tick.t3_unreachable {
-        return Ok(ThreadEvidence::Unreachable {
-            error: error.clone(),
-        });
-    }
-    let t = match tick.fleet.thread(&record.thread_id) {
-        Some(t) => t,
-        // Only a dispatched run is judged by its thread: a claimed one (whose thread may not
-        // exist yet) or a finished one costs no snapshot read.
-        None if record.status != RunStatus::Dispatched => return Ok(ThreadEvidence::Missing),
-        None => return off_shell_thread(tick, &record.thread_id).await,
-    };
-    if t.deleted {
-        return Ok(ThreadEvidence::Missing);
-    }
-    if t.archived {
-        return Ok(archived_evidence(tick.fleet, t));
-    }
-    let asks = t.pending_approval == Some(true) || t.pending_user_input == Some(true);
-    let detail = if let Some(d) = tick.fleet.detail_from_snapshot(&t.id) {
-        Some(d)
-    } else if record.status == RunStatus::Dispatched {
-        // Token usage (the spend) and the agent's questions are only in thread detail.
-        match tick.remotes.t3.thread_detail(&t.id).await? {
-            Some(d) => Some(d),
-            // Archived (or deleted) between the shell read and now: ask the snapshot.
-            None => return off_shell_thread(tick, &t.id).await,
-        }
-    } else {
-        None
-    };
-    let pending = match (&detail, asks) {
-        (Some(d), _) if d.pending.is_some() => d.pending.clone(),
-        (_, true) => Some(if t.pending_user_input == Some(true) {
-            PendingRequest::UserInput {
-                question: "(the agent asked a question; see the thread)".into(),
-            }
-        } else {
-            PendingRequest::Approval {
-                summary: "(the agent asked for an approval; see the thread)".into(),
-            }
-        }),
-        _ => None,
-    };
-    Ok(ThreadEvidence::Present {
-        latest_turn: detail
-            .as_ref()
-            .and_then(|d| d.latest_turn.clone())
-            .or_else(|| t.latest_turn.clone()),
-        session_status: t.session_status.clone(),
-        session_error: t.session_error.clone(),
-        pending,
-        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
-    })
 }
