@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use afk_core::claim::{
-    ClaimInput, PriorRun, dispatch_failed, dispatched, plan_claim, resume_dispatch,
-};
+use afk_core::applied::after_apply;
+use afk_core::claim::{ClaimInput, PriorRun, plan_claim, resume_dispatch};
 use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
 use afk_core::effect::Effect;
 use afk_core::facts::Permission;
@@ -175,9 +174,10 @@ pub async fn claim_winner(
     }
 }
 
-/// Applies a claim (comment, lock, dispatch) in order. Once the comment and the lock are in
-/// place, the dispatch outcome is recorded in the comment either way; a failure before that
-/// leaves nothing a later tick cannot resume.
+/// Applies a claim (comment, lock, dispatch) in order, then what the core decides follows:
+/// once the comment is in place, the dispatch outcome is recorded in it either way (a lock that
+/// could not be taken too, so the attempt counts); a failure before that leaves nothing a later
+/// tick cannot resume. Dry-run applies nothing.
 pub async fn apply_claim(
     tick: &Tick<'_>,
     ctx: &ErrCtx,
@@ -189,29 +189,15 @@ pub async fn apply_claim(
         return Ok(());
     }
     let mut comment = existing_comment;
-    let (setup, dispatch): (Vec<&Effect>, Vec<&Effect>) = effects
-        .iter()
-        .partition(|e| !matches!(e, Effect::Dispatch { .. }));
-    for e in setup {
-        if let Err(failed) = tick
-            .apply_all(std::slice::from_ref(e), &mut comment, ctx)
-            .await
-        {
-            // Past the comment (the lock could not be taken): say so in the record, so the
-            // attempt counts and a person reading the comment sees why.
-            if comment.is_some() {
-                return finish_dispatch(tick, ctx, record, &mut comment, Err(failed)).await;
-            }
-            return Err(failed);
-        }
+    let step = tick.apply_step(effects, &mut comment, ctx).await;
+    let follow = after_apply(record, comment, &step.applied, tick.config, tick.now);
+    let written = tick.apply_all(&follow.effects, &mut comment, ctx).await;
+    match step.failure {
+        // The comment is public: only the sanitised reason went there; the full error is in
+        // the plan and the logs.
+        Some(e) => Err(e),
+        None => written,
     }
-    let mut result = Ok(());
-    for e in dispatch {
-        result = tick
-            .apply_all(std::slice::from_ref(e), &mut comment, ctx)
-            .await;
-    }
-    finish_dispatch(tick, ctx, record, &mut comment, result).await
 }
 
 /// The watcher's row 10: a claimed run whose dispatch died is resumed with the same ids.
@@ -261,45 +247,4 @@ pub async fn resume(
         .await
         .err();
     report
-}
-
-/// Applies a claim's effects; then records `dispatched`, or the dispatch error, in the comment.
-pub async fn finish_dispatch(
-    tick: &Tick<'_>,
-    ctx: &ErrCtx,
-    record: &RunRecord,
-    comment: &mut Option<u64>,
-    result: Result<(), ErrorEntry>,
-) -> Result<(), ErrorEntry> {
-    let (next, failure) = match result {
-        Ok(()) => (dispatched(record, tick.now), None),
-        // The comment is public: only the sanitised reason goes there; the full error is in
-        // the plan and the logs.
-        Err(e) => {
-            let public = e
-                .public
-                .as_deref()
-                .unwrap_or("dispatch failed; the details are in afk's logs");
-            (dispatch_failed(record, public, tick.now), Some(e))
-        }
-    };
-    let body = afk_core::comment::render(
-        &next,
-        &afk_core::machine::render_context(tick.config, &next),
-    );
-    let update = Effect::UpsertStatusComment {
-        repo: next.repo.clone(),
-        issue: next.issue,
-        run: next.run.clone(),
-        comment_id: *comment,
-        body,
-    };
-    let written = tick
-        .apply_all(std::slice::from_ref(&update), comment, ctx)
-        .await;
-    match (failure, written) {
-        (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(e),
-        (None, Ok(())) => Ok(()),
-    }
 }

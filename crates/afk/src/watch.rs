@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use afk_core::applied::after_apply;
 use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
 use afk_core::config::{CiProvider, Config};
 use afk_core::effect::Effect;
@@ -10,14 +11,14 @@ use afk_core::evidence::{
     CiVerdict, CloseReason, DeployVerdict, Evidence, IssueFacts, PushedCommit, commit_belongs,
 };
 use afk_core::machine::{
-    Delivery, OrphanKind, RunInput, after_notify, after_t3_page, decide, orphan_lock,
-    release_after_delivery, t3_outage, t3_page_recorded,
+    Delivery, OrphanKind, RunInput, RunOutcome, after_t3_page, decide, orphan_lock, t3_outage,
+    t3_page_recorded,
 };
 use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
 use afk_core::record::{RunRecord, RunStatus, Verdict};
-use afk_remotes::error::{ErrorKind, RemoteError};
-use afk_remotes::tracker::{Issue, IssueState};
+use afk_remotes::error::RemoteError;
+use afk_remotes::tracker::{Comment, Issue, IssueState};
 use futures::StreamExt;
 
 use crate::dispatch::resume;
@@ -153,18 +154,87 @@ fn issue_facts(issue: &Issue) -> IssueFacts {
     }
 }
 
+/// One live run: read its record, gather its evidence, let the core decide, apply.
 async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport {
-    let mut report = RunReport::default();
     let mut ctx = ErrCtx {
         repo: repo.clone(),
         issue: issue.number,
         run: None,
     };
-    let comments = match tick.remotes.tracker.list_comments(repo, issue.number).await {
+    let found = match read_record(tick, &ctx).await {
+        Ok(found) => found,
+        Err(report) => return report,
+    };
+    let record = &found.record;
+    ctx.run = Some(record.run.clone());
+    let evidence = match gather_evidence(tick, repo, issue, record).await {
+        Ok(e) => e,
+        Err(e) => return evidence_failed(&ctx, record, &e),
+    };
+    let outcome = decide(&RunInput {
+        record,
+        comment_id: found.comment_id,
+        comment_body: &found.body,
+        evidence: &evidence,
+        config: tick.config,
+        now: tick.now,
+    });
+    tracing::info!(repo = %repo, issue = issue.number, run = %record.run, decision = outcome.decision.as_str(), reason = %outcome.reason, "decided");
+    let mut report = RunReport {
+        entry: Some(RunEntry {
+            repo: repo.clone(),
+            issue: issue.number,
+            run: Some(record.run.clone()),
+            phase: outcome.phase.to_owned(),
+            decision: outcome.decision,
+            reason: outcome.reason.clone(),
+        }),
+        live: (outcome.record.status != RunStatus::Finished).then(|| record.run.clone()),
+        ..RunReport::default()
+    };
+    if outcome.decision == Decision::ResumeDispatch {
+        let resumed = resume(
+            tick,
+            &ctx,
+            issue,
+            &found.comments,
+            &outcome.record,
+            found.comment_id,
+        )
+        .await;
+        report.effects.extend(resumed.effects);
+        report.errors.extend(resumed.error);
+        return report;
+    }
+    apply_run(tick, &ctx, &outcome, found.comment_id, &mut report).await;
+    report
+}
+
+/// A run's newest record, from afk's own comments on the issue.
+struct Found {
+    comments: Vec<Comment>,
+    comment_id: u64,
+    /// The status comment's body as the tracker has it.
+    body: String,
+    record: RunRecord,
+}
+
+/// Reads the run's record from its issue's comments. `Err` is the run's report when there is
+/// none to go on: the comments could not be read, or the lock is an orphan (no record, or an
+/// unreadable one), which is released.
+async fn read_record(tick: &Tick<'_>, ctx: &ErrCtx) -> Result<Found, RunReport> {
+    let comments = match tick
+        .remotes
+        .tracker
+        .list_comments(&ctx.repo, ctx.issue)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
-            report.errors.push(ctx.error(e.to_string()));
-            return report;
+            return Err(RunReport {
+                errors: vec![ctx.error(e.to_string())],
+                ..RunReport::default()
+            });
         }
     };
     let facts: Vec<CommentFacts> = comments
@@ -175,136 +245,94 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
             body: c.body.clone(),
         })
         .collect();
-    let (comment_id, body, record) = match latest_record(&facts, &tick.bot()) {
+    let kind = match latest_record(&facts, &tick.bot()) {
         RecordLookup::Found {
             comment_id,
             body,
             record,
-        } => (comment_id, body, *record),
-        RecordLookup::None => return orphan(tick, &ctx, OrphanKind::NoRecord).await,
-        RecordLookup::Corrupt { comment_id, error } => {
-            return orphan(
-                tick,
-                &ctx,
-                OrphanKind::Unreadable {
-                    comment_id,
-                    detail: error.to_string(),
-                },
-            )
-            .await;
-        }
-    };
-    ctx.run = Some(record.run.clone());
-    let evidence = match gather_evidence(tick, repo, issue, &record).await {
-        Ok(e) => e,
-        Err(e) => {
-            report.errors.push(ctx.error(format!("evidence: {e}")));
-            report.live = Some(record.run.clone());
-            report.entry = Some(RunEntry {
-                repo: repo.clone(),
-                issue: issue.number,
-                run: Some(record.run.clone()),
-                phase: phase_of(&record).to_owned(),
-                decision: Decision::Wait,
-                reason: format!("could not gather evidence, nothing decided: {e}"),
+        } => {
+            return Ok(Found {
+                comments,
+                comment_id,
+                body,
+                record: *record,
             });
-            return report;
         }
+        RecordLookup::None => OrphanKind::NoRecord,
+        RecordLookup::Corrupt { comment_id, error } => OrphanKind::Unreadable {
+            comment_id,
+            detail: error.to_string(),
+        },
     };
-    let outcome = decide(&RunInput {
-        record: &record,
-        comment_id,
-        comment_body: &body,
-        evidence: &evidence,
-        config: tick.config,
-        now: tick.now,
-    });
-    tracing::info!(repo = %repo, issue = issue.number, run = %record.run, decision = outcome.decision.as_str(), reason = %outcome.reason, "decided");
-    report.entry = Some(RunEntry {
-        repo: repo.clone(),
-        issue: issue.number,
-        run: Some(record.run.clone()),
-        phase: outcome.phase.to_owned(),
-        decision: outcome.decision,
-        reason: outcome.reason.clone(),
-    });
-    if outcome.record.status != RunStatus::Finished {
-        report.live = Some(record.run.clone());
+    Err(orphan(tick, ctx, kind).await)
+}
+
+/// The run's report when its evidence could not be gathered: nothing is decided, the run
+/// stays live.
+fn evidence_failed(ctx: &ErrCtx, record: &RunRecord, e: &RemoteError) -> RunReport {
+    RunReport {
+        entry: Some(RunEntry {
+            repo: ctx.repo.clone(),
+            issue: ctx.issue,
+            run: Some(record.run.clone()),
+            phase: phase_of(record).to_owned(),
+            decision: Decision::Wait,
+            reason: format!("could not gather evidence, nothing decided: {e}"),
+        }),
+        errors: vec![ctx.error(format!("evidence: {e}"))],
+        live: Some(record.run.clone()),
+        ..RunReport::default()
     }
-    if outcome.decision == Decision::ResumeDispatch {
-        let resumed = resume(tick, &ctx, issue, &comments, &outcome.record, comment_id).await;
-        report.effects.extend(resumed.effects);
-        report.errors.extend(resumed.error);
-        return report;
+}
+
+/// Applies the machine's effects in order, then what the core decides follows from how they
+/// went (doorbells recorded, the lock released last); marks the worktree of a run handed to a
+/// person as retained. A failed effect ends the run's tick: the next tick resumes from what
+/// the tracker then shows. A dry run applies nothing.
+async fn apply_run(
+    tick: &Tick<'_>,
+    ctx: &ErrCtx,
+    outcome: &RunOutcome,
+    comment_id: u64,
+    report: &mut RunReport,
+) {
+    if tick.dry_run {
+        report.effects.extend(outcome.effects.iter().cloned());
+        report.tracked = Some((outcome.record.clone(), comment_id));
+        return;
     }
     let mut comment = Some(comment_id);
-    let mut current = outcome.record.clone();
-    let mut notified = false;
-    for effect in &outcome.effects {
-        report.effects.push(effect.clone());
-        if tick.dry_run {
-            continue;
-        }
-        if let Effect::Notify { channel, .. } = effect {
-            let delivery = match tick.applier().apply(effect, &mut comment).await {
-                Ok(()) => Delivery::Delivered,
-                Err(e) => {
-                    let permanent = match &e.kind {
-                        ErrorKind::Status { status, .. } => {
-                            (400..500).contains(status) && *status != 429
-                        }
-                        ErrorKind::Local(_) | ErrorKind::Decode(_) => true,
-                        _ => false,
-                    };
-                    let next = if permanent {
-                        "given up: the channel refused it; fix its configuration"
-                    } else {
-                        "retried next tick"
-                    };
-                    report.errors.push(
-                        ctx.error(format!("doorbell {channel:?} not delivered ({next}): {e}")),
-                    );
-                    if permanent {
-                        Delivery::Refused
-                    } else {
-                        Delivery::Failed
-                    }
-                }
-            };
-            current = after_notify(&current, *channel, delivery, tick.now);
-            notified = true;
-            continue;
-        }
-        if let Err(e) = tick
-            .apply_all(std::slice::from_ref(effect), &mut comment, &ctx)
-            .await
-        {
-            report.errors.push(e);
-            return report;
-        }
+    let step = tick.apply_step(&outcome.effects, &mut comment, ctx).await;
+    report.effects.extend(step.tried().cloned());
+    report.errors.extend(step.undelivered.iter().cloned());
+    if let Some(e) = step.failure {
+        report.errors.push(e);
+        return;
     }
-    if notified {
-        let release = release_after_delivery(&current, comment_id, tick.config);
-        report.effects.extend(release.iter().cloned());
-        if let Err(e) = tick.apply_all(&release, &mut comment, &ctx).await {
-            report.errors.push(e);
-        }
+    let follow = after_apply(
+        &outcome.record,
+        Some(comment_id),
+        &step.applied,
+        tick.config,
+        tick.now,
+    );
+    report.effects.extend(follow.effects.iter().cloned());
+    if let Err(e) = tick.apply_all(&follow.effects, &mut comment, ctx).await {
+        report.errors.push(e);
     }
-    if !tick.dry_run
-        && let Some(v) = &outcome.record.verdict
+    if let Some(v) = &outcome.record.verdict
         && matches!(v.verdict, Verdict::NeedsHuman | Verdict::Frozen)
         && let Err(e) = tick
             .remotes
             .workspaces
-            .mark_retained(&record.run, v.at)
+            .mark_retained(&outcome.record.run, v.at)
             .await
     {
         report
             .errors
             .push(ctx.error(format!("could not mark the worktree as retained: {e}")));
     }
-    report.tracked = Some((current, comment_id));
-    report
+    report.tracked = Some((follow.record, comment_id));
 }
 
 /// Pages a T3 outage once for the fleet (the core decides over every run's record), then puts
