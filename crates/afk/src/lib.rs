@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod poll;
+pub mod program;
 pub mod remotes;
 pub mod report;
 pub mod tick;
