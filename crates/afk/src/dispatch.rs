@@ -20,6 +20,8 @@ use afk_remotes::tracker::{Comment, Issue};
 use crate::remotes::Remotes;
 use crate::tick::{ErrCtx, Tick, error};
 
+/// A login's permission on the repo, read once per tick and login (case-insensitive) through
+/// `cache`.
 pub async fn permission_of(
     remotes: &Remotes,
     repo: &RepoName,
