@@ -5,6 +5,7 @@
 //! a [`plan`] of [`effect`]s; the tick applies them. Nothing here opens a socket or a file or
 //! reads a clock (an architecture test keeps it that way).
 
+pub mod applied;
 pub mod blockers;
 pub mod ci;
 pub mod claim;

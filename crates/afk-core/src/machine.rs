@@ -52,8 +52,9 @@
 //! Verdict effects come in an order where a crash anywhere is recoverable (the record says
 //! `finished`, so the next tick re-emits what is still missing): comment → interrupt → remove
 //! ready → add human → close / reopen → remove worktree → doorbells → remove lock last. The lock
-//! is released only once no doorbell is pending: the tick reports each delivery through
-//! [`after_notify`] and then applies [`release_after_delivery`].
+//! is released only once no doorbell is pending: the tick reports each delivery to
+//! [`crate::applied::after_apply`], which records it ([`after_notify`]) and then releases
+//! ([`release_after_delivery`]).
 
 use std::fmt::Write as _;
 use std::time::Duration;

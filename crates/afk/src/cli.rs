@@ -173,7 +173,7 @@ pub fn parse(tick: TickKind) -> Result<Args, clap::Error> {
 
 /// A usage error as one JSON log line, when the environment asks for JSON logs (as the
 /// CronJobs do), so every line a pod prints stays JSON.
-fn usage_error_line(e: &clap::Error) -> Option<String> {
+pub fn usage_error_line(e: &clap::Error) -> Option<String> {
     let json_logs = std::env::var(env::LOG_FORMAT).is_ok_and(|v| v.trim() == "json");
     if !json_logs || !e.use_stderr() {
         return None;
@@ -190,44 +190,4 @@ fn usage_error_line(e: &clap::Error) -> Option<String> {
         })
         .to_string(),
     )
-}
-
-/// The whole program of both binaries.
-pub fn main(tick: TickKind) -> ExitCode {
-    let args = match parse(tick) {
-        Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            match usage_error_line(&e) {
-                Some(line) => eprintln!("{line}"),
-                // clap prints help/version to stdout and usage errors to stderr.
-                None => drop(e.print()),
-            }
-            return ExitCode::from(code);
-        }
-    };
-    let verbosity = if args.quiet {
-        -1
-    } else {
-        i8::try_from(args.verbose).unwrap_or(i8::MAX)
-    };
-    crate::logging::init(args.log_format, verbosity);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::from(1);
-        }
-    };
-    if args.check {
-        return runtime.block_on(crate::check::run(tick, &args)).into();
-    }
-    if args.report {
-        return runtime.block_on(crate::report::run(tick, &args)).into();
-    }
-    runtime.block_on(crate::run(tick, &args)).into()
 }

@@ -7,13 +7,17 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod dispatch;
 pub mod env;
+pub mod fleet;
 pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod poll;
+pub mod program;
 pub mod remotes;
 pub mod report;
+pub mod tick;
 pub mod watch;
 
 use afk_core::config::Config;

@@ -4,26 +4,22 @@
 use std::collections::{BTreeMap, HashMap};
 
 use afk_core::blockers::{BlockerRef, blocker_refs};
-use afk_core::claim::{ClaimInput, PriorRun, plan_claim};
-use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
 use afk_core::config::Config;
-use afk_core::effect::Effect;
 use afk_core::facts::{
     Blocker, BlockerState, CandidateIssue, LabelEvent, Permission, PollFacts, RepoFacts,
 };
 use afk_core::ids;
-use afk_core::model::{Login, RepoName, Timestamp};
-use afk_core::plan::{DispatchEntry, ErrorEntry, Plan};
+use afk_core::model::{RepoName, Timestamp};
+use afk_core::plan::Plan;
 use afk_core::policy::{Winner, select};
-use afk_core::prompt::IssueText;
-use afk_core::record::RunRecord;
 use afk_remotes::error::RemoteError;
 use afk_remotes::t3::Fleet;
-use afk_remotes::tracker::{Comment, Issue, IssueExtras, IssueState};
+use afk_remotes::tracker::{Issue, IssueExtras, IssueState};
 use futures::StreamExt;
 
+use crate::dispatch::{self, ClaimReport, permission_of};
 use crate::remotes::Remotes;
-use crate::watch::{ErrCtx, Tick, finish_dispatch};
+use crate::tick::{Tick, error};
 
 /// What one repo's gathering produced, besides its facts.
 struct Gathered {
@@ -41,7 +37,7 @@ pub async fn tick(
     plan: &mut Plan,
     concurrency: usize,
 ) {
-    let fleet = match crate::watch::read_fleet(remotes).await {
+    let fleet = match crate::fleet::read_fleet(remotes).await {
         Ok(f) => f,
         Err(e) => {
             // Capacity and running threads are unknown: dispatch nothing (fail closed).
@@ -221,21 +217,6 @@ fn has_label(labels: &[String], name: &str) -> bool {
     labels.iter().any(|l| l.eq_ignore_ascii_case(name))
 }
 
-async fn permission_of(
-    remotes: &Remotes,
-    repo: &RepoName,
-    login: &Login,
-    cache: &mut HashMap<String, Permission>,
-) -> Result<Permission, RemoteError> {
-    let key = login.as_str().to_ascii_lowercase();
-    if let Some(p) = cache.get(&key) {
-        return Ok(p.clone());
-    }
-    let p = remotes.tracker.permission(repo, login.as_str()).await?;
-    cache.insert(key, p.clone());
-    Ok(p)
-}
-
 /// Resolves every blocker reference; anything that cannot be read blocks (fail closed).
 async fn resolve_blockers(
     remotes: &Remotes,
@@ -315,183 +296,7 @@ fn add_linked_blockers(blockers: &mut Vec<Blocker>, home: &RepoName, extras: &Is
     }
 }
 
-/// What claiming one winner produced.
-struct ClaimReport {
-    entry: Option<DispatchEntry>,
-    effects: Vec<Effect>,
-    error: Option<ErrorEntry>,
-}
-
-impl ClaimReport {
-    fn failed(w: &Winner, msg: String) -> ClaimReport {
-        ClaimReport {
-            entry: None,
-            effects: Vec::new(),
-            error: Some(error(Some(&w.repo), Some(w.issue), msg)),
-        }
-    }
-}
-
-/// The issue as the agent will see it: title, body, and only trusted people's comments
-/// (never afk's own, never anyone without write access).
-pub async fn issue_text(
-    tick: &Tick<'_>,
-    repo: &RepoName,
-    issue: &Issue,
-    comments: &[Comment],
-    known: &HashMap<String, Permission>,
-) -> Result<IssueText, RemoteError> {
-    let bot = tick.bot();
-    let mut cache = known.clone();
-    let mut trusted = Vec::new();
-    for c in comments {
-        if c.author == bot {
-            continue;
-        }
-        if permission_of(tick.remotes, repo, &c.author, &mut cache)
-            .await?
-            .may_arm()
-        {
-            trusted.push((c.author.clone(), c.body.clone()));
-        }
-    }
-    Ok(IssueText {
-        number: issue.number,
-        title: issue.title.clone(),
-        body: issue.body.clone(),
-        trusted_comments: trusted,
-    })
-}
-
-/// Reads what the claim needs (comments, commenters' trust, default branch), plans the claim
-/// with the core and applies it, unless dry-running.
+/// Claims one winner with what its repo's gathering found.
 async fn claim_winner(tick: &Tick<'_>, g: &Gathered, w: &Winner) -> ClaimReport {
-    let Some(issue) = g.issues.get(&w.issue) else {
-        return ClaimReport::failed(
-            w,
-            "the winning issue is missing from the gathered list".into(),
-        );
-    };
-    let comments = match tick.remotes.tracker.list_comments(&w.repo, w.issue).await {
-        Ok(c) => c,
-        Err(e) => return ClaimReport::failed(w, e.to_string()),
-    };
-    let facts: Vec<CommentFacts> = comments
-        .iter()
-        .map(|c| CommentFacts {
-            id: c.id,
-            author: c.author.clone(),
-            body: c.body.clone(),
-        })
-        .collect();
-    let latest = match latest_record(&facts, &tick.bot()) {
-        RecordLookup::Found {
-            comment_id, record, ..
-        } => Some(PriorRun {
-            comment_id,
-            record: *record,
-        }),
-        RecordLookup::None => None,
-        RecordLookup::Corrupt { comment_id, error } => {
-            return ClaimReport::failed(
-                w,
-                format!(
-                    "not dispatched: afk's earlier run record (comment {comment_id}) is unreadable ({error}); a person must look"
-                ),
-            );
-        }
-    };
-    let text = match issue_text(tick, &w.repo, issue, &comments, &g.permissions).await {
-        Ok(t) => t,
-        Err(e) => return ClaimReport::failed(w, e.to_string()),
-    };
-    let default_branch = match tick.default_branch(&w.repo).await {
-        Ok(b) => b,
-        Err(e) => return ClaimReport::failed(w, e.to_string()),
-    };
-    let claim = match plan_claim(&ClaimInput {
-        repo: &w.repo,
-        issue: &text,
-        issue_url: &issue.html_url,
-        latest: latest.as_ref(),
-        ready_at: w.ready_at,
-        config: tick.config,
-        default_branch: &default_branch,
-        now: tick.now,
-    }) {
-        Ok(c) => c,
-        Err(why) => return ClaimReport::failed(w, why),
-    };
-    tracing::info!(repo = %w.repo, issue = w.issue, run = %claim.run, reason = %w.reason, dry_run = tick.dry_run, "dispatching");
-    let ctx = ErrCtx {
-        repo: w.repo.clone(),
-        issue: w.issue,
-        run: Some(claim.run.clone()),
-    };
-    let existing = latest
-        .as_ref()
-        .filter(|p| p.record.run == claim.run)
-        .map(|p| p.comment_id);
-    let error = apply_claim(tick, &ctx, &claim.record, &claim.effects, existing)
-        .await
-        .err();
-    ClaimReport {
-        entry: Some(DispatchEntry {
-            repo: w.repo.clone(),
-            issue: w.issue,
-            run: claim.run.clone(),
-            reason: w.reason.clone(),
-        }),
-        effects: claim.effects,
-        error,
-    }
-}
-
-/// Applies a claim (comment, lock, dispatch) in order. Once the comment and the lock are in
-/// place, the dispatch outcome is recorded in the comment either way; a failure before that
-/// leaves nothing a later tick cannot resume.
-pub async fn apply_claim(
-    tick: &Tick<'_>,
-    ctx: &ErrCtx,
-    record: &RunRecord,
-    effects: &[Effect],
-    existing_comment: Option<u64>,
-) -> Result<(), ErrorEntry> {
-    if tick.dry_run {
-        return Ok(());
-    }
-    let mut comment = existing_comment;
-    let (setup, dispatch): (Vec<&Effect>, Vec<&Effect>) = effects
-        .iter()
-        .partition(|e| !matches!(e, Effect::Dispatch { .. }));
-    for e in setup {
-        if let Err(failed) = tick
-            .apply_all(std::slice::from_ref(e), &mut comment, ctx)
-            .await
-        {
-            // Past the comment (the lock could not be taken): say so in the record, so the
-            // attempt counts and a person reading the comment sees why.
-            if comment.is_some() {
-                return finish_dispatch(tick, ctx, record, &mut comment, Err(failed)).await;
-            }
-            return Err(failed);
-        }
-    }
-    let mut result = Ok(());
-    for e in dispatch {
-        result = tick
-            .apply_all(std::slice::from_ref(e), &mut comment, ctx)
-            .await;
-    }
-    finish_dispatch(tick, ctx, record, &mut comment, result).await
-}
-
-fn error(repo: Option<&RepoName>, issue: Option<u64>, error: String) -> ErrorEntry {
-    ErrorEntry {
-        public: None,
-        repo: repo.cloned(),
-        issue,
-        run: None,
-        error,
-    }
+    dispatch::claim_winner(tick, g.issues.get(&w.issue), &g.permissions, w).await
 }

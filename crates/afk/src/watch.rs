@@ -3,34 +3,28 @@
 
 use std::collections::BTreeSet;
 
-use afk_core::claim::{dispatch_failed, dispatched, resume_dispatch};
+use afk_core::applied::after_apply;
 use afk_core::comment::{CommentFacts, RecordLookup, latest_record};
 use afk_core::config::{CiProvider, Config};
 use afk_core::effect::Effect;
 use afk_core::evidence::{
-    CiVerdict, CloseReason, DeployVerdict, Evidence, IssueFacts, PendingRequest, PushedCommit,
-    ThreadEvidence, commit_belongs,
+    CiVerdict, CloseReason, DeployVerdict, Evidence, IssueFacts, PushedCommit, commit_belongs,
 };
 use afk_core::machine::{
-    Delivery, OrphanKind, RunInput, after_notify, after_t3_page, decide, orphan_lock,
-    release_after_delivery, t3_outage, t3_page_recorded,
+    Delivery, OrphanKind, RunInput, RunOutcome, after_t3_page, decide, orphan_lock, t3_outage,
+    t3_page_recorded,
 };
-use afk_core::model::{Login, RepoName, RunId, Timestamp};
+use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
 use afk_core::record::{RunRecord, RunStatus, Verdict};
-use afk_remotes::error::{ErrorKind, RemoteError};
-use afk_remotes::t3::{Fleet, FleetSource, ThreadInfo};
-use afk_remotes::tracker::{Issue, IssueState};
+use afk_remotes::error::RemoteError;
+use afk_remotes::tracker::{Comment, Issue, IssueState};
 use futures::StreamExt;
 
-use crate::apply::Applier;
+use crate::dispatch::resume;
+use crate::fleet::{t3_unreachable_error, thread_evidence, unreachable_fleet};
 use crate::remotes::Remotes;
-
-/// Reads T3's environment and the whole fleet (one read per tick).
-pub async fn read_fleet(remotes: &Remotes) -> Result<Fleet, RemoteError> {
-    let env = remotes.t3.environment().await?;
-    remotes.t3.fleet(&env).await
-}
+use crate::tick::{ErrCtx, Tick};
 
 /// What one run's step produced for the plan.
 #[derive(Default)]
@@ -45,97 +39,6 @@ pub struct RunReport {
     pub tracked: Option<(RunRecord, u64)>,
 }
 
-/// Shared, read-only context of one tick.
-pub struct Tick<'a> {
-    pub config: &'a Config,
-    pub remotes: &'a Remotes,
-    pub fleet: &'a Fleet,
-    /// T3's fleet read failed this tick (the error, for the runs' reasons): `fleet` is empty
-    /// and every run's thread evidence says T3 is unreachable.
-    pub t3_unreachable: Option<String>,
-    /// `/snapshot`, read at most once a tick and only when a run's thread is not in `/shell`
-    /// (archived threads leave it).
-    pub off_shell: tokio::sync::OnceCell<Fleet>,
-    pub now: Timestamp,
-    pub dry_run: bool,
-}
-
-impl Tick<'_> {
-    pub fn applier(&self) -> Applier<'_> {
-        Applier {
-            config: self.config,
-            remotes: self.remotes,
-            fleet: self.fleet,
-            now: self.now,
-        }
-    }
-
-    pub fn bot(&self) -> Login {
-        Login::new(
-            self.config
-                .tracker
-                .as_ref()
-                .map(|t| t.bot_login.clone())
-                .unwrap_or_default(),
-        )
-    }
-
-    /// The repo's default branch: configured, or the forge's.
-    pub async fn default_branch(&self, repo: &RepoName) -> Result<String, RemoteError> {
-        match self.config.repo(repo).default_branch {
-            Some(b) => Ok(b),
-            None => self.remotes.tracker.default_branch(repo).await,
-        }
-    }
-
-    /// Applies a run's effects in order, stopping at the first failure (the next tick resumes
-    /// from what the tracker then shows). Dry-run applies nothing.
-    pub async fn apply_all(
-        &self,
-        effects: &[Effect],
-        comment_id: &mut Option<u64>,
-        ctx: &ErrCtx,
-    ) -> Result<(), ErrorEntry> {
-        if self.dry_run {
-            return Ok(());
-        }
-        let applier = self.applier();
-        for effect in effects {
-            if let Err(e) = applier.apply(effect, comment_id).await {
-                tracing::warn!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), error = %e, "effect failed");
-                let mut entry = ctx.error(format!("{} failed: {e}", effect.kind()));
-                entry.public = Some(format!("{} failed: {}", effect.kind(), e.public_summary()));
-                return Err(entry);
-            }
-            tracing::info!(repo = %ctx.repo, issue = ctx.issue, run = ctx.run_field(), effect = effect.kind(), "applied");
-        }
-        Ok(())
-    }
-}
-
-/// Names the repo, issue and run an error belongs to.
-pub struct ErrCtx {
-    pub repo: RepoName,
-    pub issue: u64,
-    pub run: Option<RunId>,
-}
-
-impl ErrCtx {
-    pub fn error(&self, error: String) -> ErrorEntry {
-        ErrorEntry {
-            public: None,
-            repo: Some(self.repo.clone()),
-            issue: Some(self.issue),
-            run: self.run.clone(),
-            error,
-        }
-    }
-    /// The run for a log field: absent (not `""`) when unknown.
-    fn run_field(&self) -> Option<tracing::field::DisplayValue<&RunId>> {
-        self.run.as_ref().map(tracing::field::display)
-    }
-}
-
 /// Runs the watch tick into `plan`.
 pub async fn tick(
     config: &Config,
@@ -144,7 +47,7 @@ pub async fn tick(
     plan: &mut Plan,
     concurrency: usize,
 ) {
-    let (fleet, t3_unreachable) = match read_fleet(remotes).await {
+    let (fleet, t3_unreachable) = match crate::fleet::read_fleet(remotes).await {
         Ok(f) => (f, None),
         Err(e) => {
             plan.errors.push(t3_unreachable_error(config, &e));
@@ -251,18 +154,87 @@ fn issue_facts(issue: &Issue) -> IssueFacts {
     }
 }
 
+/// One live run: read its record, gather its evidence, let the core decide, apply.
 async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport {
-    let mut report = RunReport::default();
     let mut ctx = ErrCtx {
         repo: repo.clone(),
         issue: issue.number,
         run: None,
     };
-    let comments = match tick.remotes.tracker.list_comments(repo, issue.number).await {
+    let found = match read_record(tick, &ctx).await {
+        Ok(found) => found,
+        Err(report) => return report,
+    };
+    let record = &found.record;
+    ctx.run = Some(record.run.clone());
+    let evidence = match gather_evidence(tick, repo, issue, record).await {
+        Ok(e) => e,
+        Err(e) => return evidence_failed(&ctx, record, &e),
+    };
+    let outcome = decide(&RunInput {
+        record,
+        comment_id: found.comment_id,
+        comment_body: &found.body,
+        evidence: &evidence,
+        config: tick.config,
+        now: tick.now,
+    });
+    tracing::info!(repo = %repo, issue = issue.number, run = %record.run, decision = outcome.decision.as_str(), reason = %outcome.reason, "decided");
+    let mut report = RunReport {
+        entry: Some(RunEntry {
+            repo: repo.clone(),
+            issue: issue.number,
+            run: Some(record.run.clone()),
+            phase: outcome.phase.to_owned(),
+            decision: outcome.decision,
+            reason: outcome.reason.clone(),
+        }),
+        live: (outcome.record.status != RunStatus::Finished).then(|| record.run.clone()),
+        ..RunReport::default()
+    };
+    if outcome.decision == Decision::ResumeDispatch {
+        let resumed = resume(
+            tick,
+            &ctx,
+            issue,
+            &found.comments,
+            &outcome.record,
+            found.comment_id,
+        )
+        .await;
+        report.effects.extend(resumed.effects);
+        report.errors.extend(resumed.error);
+        return report;
+    }
+    apply_run(tick, &ctx, &outcome, found.comment_id, &mut report).await;
+    report
+}
+
+/// A run's newest record, from afk's own comments on the issue.
+struct Found {
+    comments: Vec<Comment>,
+    comment_id: u64,
+    /// The status comment's body as the tracker has it.
+    body: String,
+    record: RunRecord,
+}
+
+/// Reads the run's record from its issue's comments. `Err` is the run's report when there is
+/// none to go on: the comments could not be read, or the lock is an orphan (no record, or an
+/// unreadable one), which is released.
+async fn read_record(tick: &Tick<'_>, ctx: &ErrCtx) -> Result<Found, RunReport> {
+    let comments = match tick
+        .remotes
+        .tracker
+        .list_comments(&ctx.repo, ctx.issue)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
-            report.errors.push(ctx.error(e.to_string()));
-            return report;
+            return Err(RunReport {
+                errors: vec![ctx.error(e.to_string())],
+                ..RunReport::default()
+            });
         }
     };
     let facts: Vec<CommentFacts> = comments
@@ -273,170 +245,94 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
             body: c.body.clone(),
         })
         .collect();
-    let (comment_id, body, record) = match latest_record(&facts, &tick.bot()) {
+    let kind = match latest_record(&facts, &tick.bot()) {
         RecordLookup::Found {
             comment_id,
             body,
             record,
-        } => (comment_id, body, *record),
-        RecordLookup::None => return orphan(tick, &ctx, OrphanKind::NoRecord).await,
-        RecordLookup::Corrupt { comment_id, error } => {
-            return orphan(
-                tick,
-                &ctx,
-                OrphanKind::Unreadable {
-                    comment_id,
-                    detail: error.to_string(),
-                },
-            )
-            .await;
-        }
-    };
-    ctx.run = Some(record.run.clone());
-    let evidence = match gather_evidence(tick, repo, issue, &record).await {
-        Ok(e) => e,
-        Err(e) => {
-            report.errors.push(ctx.error(format!("evidence: {e}")));
-            report.live = Some(record.run.clone());
-            report.entry = Some(RunEntry {
-                repo: repo.clone(),
-                issue: issue.number,
-                run: Some(record.run.clone()),
-                phase: phase_of(&record).to_owned(),
-                decision: Decision::Wait,
-                reason: format!("could not gather evidence, nothing decided: {e}"),
+        } => {
+            return Ok(Found {
+                comments,
+                comment_id,
+                body,
+                record: *record,
             });
-            return report;
         }
-    };
-    let outcome = decide(&RunInput {
-        record: &record,
-        comment_id,
-        comment_body: &body,
-        evidence: &evidence,
-        config: tick.config,
-        now: tick.now,
-    });
-    tracing::info!(repo = %repo, issue = issue.number, run = %record.run, decision = outcome.decision.as_str(), reason = %outcome.reason, "decided");
-    report.entry = Some(RunEntry {
-        repo: repo.clone(),
-        issue: issue.number,
-        run: Some(record.run.clone()),
-        phase: outcome.phase.to_owned(),
-        decision: outcome.decision,
-        reason: outcome.reason.clone(),
-    });
-    if outcome.record.status != RunStatus::Finished {
-        report.live = Some(record.run.clone());
-    }
-    if outcome.decision == Decision::ResumeDispatch {
-        resume(
-            tick,
-            &ctx,
-            issue,
-            &comments,
-            &outcome.record,
+        RecordLookup::None => OrphanKind::NoRecord,
+        RecordLookup::Corrupt { comment_id, error } => OrphanKind::Unreadable {
             comment_id,
-            &mut report,
-        )
-        .await;
-        return report;
+            detail: error.to_string(),
+        },
+    };
+    Err(orphan(tick, ctx, kind).await)
+}
+
+/// The run's report when its evidence could not be gathered: nothing is decided, the run
+/// stays live.
+fn evidence_failed(ctx: &ErrCtx, record: &RunRecord, e: &RemoteError) -> RunReport {
+    RunReport {
+        entry: Some(RunEntry {
+            repo: ctx.repo.clone(),
+            issue: ctx.issue,
+            run: Some(record.run.clone()),
+            phase: phase_of(record).to_owned(),
+            decision: Decision::Wait,
+            reason: format!("could not gather evidence, nothing decided: {e}"),
+        }),
+        errors: vec![ctx.error(format!("evidence: {e}"))],
+        live: Some(record.run.clone()),
+        ..RunReport::default()
+    }
+}
+
+/// Applies the machine's effects in order, then what the core decides follows from how they
+/// went (doorbells recorded, the lock released last); marks the worktree of a run handed to a
+/// person as retained. A failed effect ends the run's tick: the next tick resumes from what
+/// the tracker then shows. A dry run applies nothing.
+async fn apply_run(
+    tick: &Tick<'_>,
+    ctx: &ErrCtx,
+    outcome: &RunOutcome,
+    comment_id: u64,
+    report: &mut RunReport,
+) {
+    if tick.dry_run {
+        report.effects.extend(outcome.effects.iter().cloned());
+        report.tracked = Some((outcome.record.clone(), comment_id));
+        return;
     }
     let mut comment = Some(comment_id);
-    let mut current = outcome.record.clone();
-    let mut notified = false;
-    for effect in &outcome.effects {
-        report.effects.push(effect.clone());
-        if tick.dry_run {
-            continue;
-        }
-        if let Effect::Notify { channel, .. } = effect {
-            let delivery = match tick.applier().apply(effect, &mut comment).await {
-                Ok(()) => Delivery::Delivered,
-                Err(e) => {
-                    let permanent = match &e.kind {
-                        ErrorKind::Status { status, .. } => {
-                            (400..500).contains(status) && *status != 429
-                        }
-                        ErrorKind::Local(_) | ErrorKind::Decode(_) => true,
-                        _ => false,
-                    };
-                    let next = if permanent {
-                        "given up: the channel refused it; fix its configuration"
-                    } else {
-                        "retried next tick"
-                    };
-                    report.errors.push(
-                        ctx.error(format!("doorbell {channel:?} not delivered ({next}): {e}")),
-                    );
-                    if permanent {
-                        Delivery::Refused
-                    } else {
-                        Delivery::Failed
-                    }
-                }
-            };
-            current = after_notify(&current, *channel, delivery, tick.now);
-            notified = true;
-            continue;
-        }
-        if let Err(e) = tick
-            .apply_all(std::slice::from_ref(effect), &mut comment, &ctx)
-            .await
-        {
-            report.errors.push(e);
-            return report;
-        }
+    let step = tick.apply_step(&outcome.effects, &mut comment, ctx).await;
+    report.effects.extend(step.tried().cloned());
+    report.errors.extend(step.undelivered.iter().cloned());
+    if let Some(e) = step.failure {
+        report.errors.push(e);
+        return;
     }
-    if notified {
-        let release = release_after_delivery(&current, comment_id, tick.config);
-        report.effects.extend(release.iter().cloned());
-        if let Err(e) = tick.apply_all(&release, &mut comment, &ctx).await {
-            report.errors.push(e);
-        }
+    let follow = after_apply(
+        &outcome.record,
+        Some(comment_id),
+        &step.applied,
+        tick.config,
+        tick.now,
+    );
+    report.effects.extend(follow.effects.iter().cloned());
+    if let Err(e) = tick.apply_all(&follow.effects, &mut comment, ctx).await {
+        report.errors.push(e);
     }
-    if !tick.dry_run
-        && let Some(v) = &outcome.record.verdict
+    if let Some(v) = &outcome.record.verdict
         && matches!(v.verdict, Verdict::NeedsHuman | Verdict::Frozen)
         && let Err(e) = tick
             .remotes
             .workspaces
-            .mark_retained(&record.run, v.at)
+            .mark_retained(&outcome.record.run, v.at)
             .await
     {
         report
             .errors
             .push(ctx.error(format!("could not mark the worktree as retained: {e}")));
     }
-    report.tracked = Some((current, comment_id));
-    report
-}
-
-/// The tick's error when T3's fleet read failed: the runs are still watched, but nothing
-/// that needs T3 is done.
-fn t3_unreachable_error(config: &Config, e: &RemoteError) -> ErrorEntry {
-    let url = config.t3.as_ref().map_or("", |t| t.base_url.as_str());
-    ErrorEntry {
-        public: None,
-        repo: None,
-        issue: None,
-        run: None,
-        error: format!(
-            "T3 unreachable at {url}: {e}; every live run waits on T3 (check that the T3 server \
-             runs and is reachable from afk-watch, and afk's T3 token)"
-        ),
-    }
-}
-
-/// Stands in for T3's fleet when it could not be read. Nothing is applied against it: with T3
-/// unreachable the state machine emits no dispatch, turn or interrupt.
-fn unreachable_fleet() -> Fleet {
-    Fleet {
-        projects: Vec::new(),
-        threads: Vec::new(),
-        snapshot_sequence: 0,
-        source: FleetSource::Shell,
-    }
+    report.tracked = Some((follow.record, comment_id));
 }
 
 /// Pages a T3 outage once for the fleet (the core decides over every run's record), then puts
@@ -522,95 +418,6 @@ async fn orphan(tick: &Tick<'_>, ctx: &ErrCtx, kind: OrphanKind) -> RunReport {
     report
 }
 
-/// Row 10: a claimed run whose dispatch died is resumed with the same ids.
-async fn resume(
-    tick: &Tick<'_>,
-    ctx: &ErrCtx,
-    issue: &Issue,
-    comments: &[afk_remotes::tracker::Comment],
-    record: &RunRecord,
-    comment_id: u64,
-    report: &mut RunReport,
-) {
-    let text = match crate::poll::issue_text(tick, &ctx.repo, issue, comments, &Default::default())
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            report.errors.push(ctx.error(format!("resume: {e}")));
-            return;
-        }
-    };
-    let default_branch = match tick.default_branch(&ctx.repo).await {
-        Ok(b) => b,
-        Err(e) => {
-            report.errors.push(ctx.error(format!("resume: {e}")));
-            return;
-        }
-    };
-    let claim = match resume_dispatch(
-        record,
-        comment_id,
-        &text,
-        tick.config,
-        &default_branch,
-        tick.now,
-    ) {
-        Ok(c) => c,
-        Err(why) => {
-            report.errors.push(ctx.error(format!("resume: {why}")));
-            return;
-        }
-    };
-    report.effects.extend(claim.effects.iter().cloned());
-    if let Err(e) =
-        crate::poll::apply_claim(tick, ctx, &claim.record, &claim.effects, Some(comment_id)).await
-    {
-        report.errors.push(e);
-    }
-}
-
-/// Applies a claim's effects; then records `dispatched`, or the dispatch error, in the comment.
-pub async fn finish_dispatch(
-    tick: &Tick<'_>,
-    ctx: &ErrCtx,
-    record: &RunRecord,
-    comment: &mut Option<u64>,
-    result: Result<(), ErrorEntry>,
-) -> Result<(), ErrorEntry> {
-    let (next, failure) = match result {
-        Ok(()) => (dispatched(record, tick.now), None),
-        // The comment is public: only the sanitised reason goes there; the full error is in
-        // the plan and the logs.
-        Err(e) => {
-            let public = e
-                .public
-                .as_deref()
-                .unwrap_or("dispatch failed; the details are in afk's logs");
-            (dispatch_failed(record, public, tick.now), Some(e))
-        }
-    };
-    let body = afk_core::comment::render(
-        &next,
-        &afk_core::machine::render_context(tick.config, &next),
-    );
-    let update = Effect::UpsertStatusComment {
-        repo: next.repo.clone(),
-        issue: next.issue,
-        run: next.run.clone(),
-        comment_id: *comment,
-        body,
-    };
-    let written = tick
-        .apply_all(std::slice::from_ref(&update), comment, ctx)
-        .await;
-    match (failure, written) {
-        (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(e),
-        (None, Ok(())) => Ok(()),
-    }
-}
-
 fn phase_of(record: &RunRecord) -> &'static str {
     match record.status {
         RunStatus::Claimed => "claimed",
@@ -689,101 +496,4 @@ async fn gather_evidence(
         Some(_) => DeployVerdict::NotApplicable,
     };
     Ok(evidence)
-}
-
-/// The evidence of a thread `/shell` does not list, from T3's snapshot (read once a tick):
-/// archived (present and settled) or missing.
-async fn off_shell_thread(tick: &Tick<'_>, thread_id: &str) -> Result<ThreadEvidence, RemoteError> {
-    if tick.fleet.source != FleetSource::Shell {
-        return Ok(ThreadEvidence::Missing);
-    }
-    let snapshot = tick
-        .off_shell
-        .get_or_try_init(|| async {
-            let env = tick.remotes.t3.cached_environment().await?;
-            tick.remotes.t3.snapshot_fleet(&env).await
-        })
-        .await?;
-    Ok(match snapshot.thread(thread_id) {
-        Some(t) if !t.deleted && t.archived => archived_evidence(snapshot, t),
-        _ => ThreadEvidence::Missing,
-    })
-}
-
-/// An archived thread: present and settled with what T3 last showed (its detail answers 404;
-/// the spend already seen stays in the record). Newer T3 archives settled threads on its own.
-fn archived_evidence(source: &Fleet, t: &ThreadInfo) -> ThreadEvidence {
-    let settled = t.settled_view();
-    // A full snapshot (< 0.0.32) still carries the activities: questions and token usage.
-    let detail = source.detail_from_snapshot(&t.id);
-    ThreadEvidence::Present {
-        latest_turn: settled.latest_turn,
-        session_status: settled.session_status,
-        session_error: settled.session_error,
-        pending: detail.as_ref().and_then(|d| d.pending.clone()),
-        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
-    }
-}
-
-/// The run's thread as T3 shows it; detail is read only when the thread is active or asks
-/// something (token usage and questions live there). A thread T3 archived is present and
-/// settled, never missing; only a deleted (or unknown) thread is missing.
-async fn thread_evidence(
-    tick: &Tick<'_>,
-    record: &RunRecord,
-) -> Result<ThreadEvidence, RemoteError> {
-    if let Some(error) = &tick.t3_unreachable {
-        return Ok(ThreadEvidence::Unreachable {
-            error: error.clone(),
-        });
-    }
-    let t = match tick.fleet.thread(&record.thread_id) {
-        Some(t) => t,
-        // Only a dispatched run is judged by its thread: a claimed one (whose thread may not
-        // exist yet) or a finished one costs no snapshot read.
-        None if record.status != RunStatus::Dispatched => return Ok(ThreadEvidence::Missing),
-        None => return off_shell_thread(tick, &record.thread_id).await,
-    };
-    if t.deleted {
-        return Ok(ThreadEvidence::Missing);
-    }
-    if t.archived {
-        return Ok(archived_evidence(tick.fleet, t));
-    }
-    let asks = t.pending_approval == Some(true) || t.pending_user_input == Some(true);
-    let detail = if let Some(d) = tick.fleet.detail_from_snapshot(&t.id) {
-        Some(d)
-    } else if record.status == RunStatus::Dispatched {
-        // Token usage (the spend) and the agent's questions are only in thread detail.
-        match tick.remotes.t3.thread_detail(&t.id).await? {
-            Some(d) => Some(d),
-            // Archived (or deleted) between the shell read and now: ask the snapshot.
-            None => return off_shell_thread(tick, &t.id).await,
-        }
-    } else {
-        None
-    };
-    let pending = match (&detail, asks) {
-        (Some(d), _) if d.pending.is_some() => d.pending.clone(),
-        (_, true) => Some(if t.pending_user_input == Some(true) {
-            PendingRequest::UserInput {
-                question: "(the agent asked a question; see the thread)".into(),
-            }
-        } else {
-            PendingRequest::Approval {
-                summary: "(the agent asked for an approval; see the thread)".into(),
-            }
-        }),
-        _ => None,
-    };
-    Ok(ThreadEvidence::Present {
-        latest_turn: detail
-            .as_ref()
-            .and_then(|d| d.latest_turn.clone())
-            .or_else(|| t.latest_turn.clone()),
-        session_status: t.session_status.clone(),
-        session_error: t.session_error.clone(),
-        pending,
-        tokens: detail.map(|d| d.tokens).unwrap_or_default(),
-    })
 }

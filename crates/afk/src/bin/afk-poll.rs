@@ -1,5 +1,5 @@
 //! `afk-poll`: one poll tick — choose ready issues of enrolled repos and dispatch them.
 
 fn main() -> std::process::ExitCode {
-    afk::cli::main(afk_core::plan::TickKind::Poll)
+    afk::program::main(afk_core::plan::TickKind::Poll)
 }
