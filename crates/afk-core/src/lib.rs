@@ -24,5 +24,6 @@ pub mod prompt;
 pub mod public;
 pub mod record;
 pub mod report;
+pub mod rollout;
 pub mod spend;
 pub mod vetting;

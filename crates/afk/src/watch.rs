@@ -680,7 +680,7 @@ async fn gather_evidence(
         None => DeployVerdict::NoTarget,
         Some(target) if matches!(evidence.ci, CiVerdict::Green { .. }) => {
             match &tick.remotes.kube {
-                Some(k) => k.rollout(&target, &commit.sha).await?,
+                Some(k) => rollout_verdict(k, &target, &commit.sha).await?,
                 None => DeployVerdict::Pending {
                     detail: "no Kubernetes client configured".into(),
                 },
@@ -689,6 +689,16 @@ async fn gather_evidence(
         Some(_) => DeployVerdict::NotApplicable,
     };
     Ok(evidence)
+}
+
+/// The rollout verdict for `sha`: the Deployment's facts from the cluster, judged by the core.
+async fn rollout_verdict(
+    kube: &afk_remotes::kube::Kube,
+    target: &afk_core::config::DeployTarget,
+    sha: &str,
+) -> Result<DeployVerdict, RemoteError> {
+    let facts = kube.deployment_facts(target).await?;
+    Ok(afk_core::rollout::judge(&facts, sha, &target.image_match))
 }
 
 /// The evidence of a thread `/shell` does not list, from T3's snapshot (read once a tick):
