@@ -13,6 +13,7 @@ pub mod config;
 pub mod effect;
 pub mod evidence;
 pub mod facts;
+pub mod housekeeping;
 pub mod ids;
 pub mod machine;
 pub mod model;

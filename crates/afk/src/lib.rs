@@ -8,6 +8,7 @@ pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod env;
+pub mod housekeeping;
 pub mod logging;
 pub mod metrics;
 pub mod output;

@@ -204,36 +204,7 @@ pub async fn tick(
     if let Some(error) = &tick.t3_unreachable {
         page_t3_outage(tick, error, &tracked, plan).await;
     }
-    if !plan.dry_run {
-        let ws = &config.workspace;
-        match remotes
-            .workspaces
-            .housekeeping(
-                &live,
-                now,
-                ws.retain_days,
-                ws.evict_above_percent,
-                &ws.cache_dirs,
-            )
-            .await
-        {
-            Ok(report) => {
-                tracing::info!(
-                    expired = report.expired.len(),
-                    evicted = report.evicted.len(),
-                    usage_percent = report.usage_percent,
-                    "housekeeping"
-                )
-            }
-            Err(e) => plan.errors.push(ErrorEntry {
-                public: None,
-                repo: None,
-                issue: None,
-                run: None,
-                error: format!("workspace housekeeping: {e}"),
-            }),
-        }
-    }
+    crate::housekeeping::run(tick, &live, plan).await;
 }
 
 fn issue_facts(issue: &Issue) -> IssueFacts {
