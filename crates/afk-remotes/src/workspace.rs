@@ -13,6 +13,9 @@
 //!
 //! Every path is derived from a validated `RepoName`/`RunId` and checked to stay inside the root.
 //! Git always runs as a child process with an argument vector (never a shell string).
+//!
+//! Housekeeping is not decided here: [`Workspaces::facts`] reports what the volume holds and
+//! the core (`afk_core::housekeeping`) decides what goes; the removals here only carry it out.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
