@@ -217,11 +217,21 @@ fn an_unmeasured_volume_evicts_nothing() {
 fn arb_run() -> impl Strategy<Value = (RunWorkspace, bool)> {
     (
         1u64..40,
-        prop::option::of((prop::option::of(0i64..500), prop::option::of(0u64..20))),
-        prop_oneof![Just(None), (0i64..30).prop_map(Some), Just(Some(-1)),],
-        any::<bool>(),
+        prop::option::weighted(
+            0.9,
+            (
+                prop::option::weighted(0.9, 0i64..500),
+                prop::option::weighted(0.9, 0u64..8),
+            ),
+        ),
+        prop_oneof![
+            6 => Just(None),
+            2 => (0i64..30).prop_map(Some),
+            1 => Just(Some(-1)),
+        ],
+        prop::bool::weighted(0.2),
         prop::bool::weighted(0.1),
-        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.2),
     )
         .prop_map(|(issue, clone, retained, partial, removing, live)| {
             let ws = RunWorkspace {
@@ -244,9 +254,9 @@ fn arb_run() -> impl Strategy<Value = (RunWorkspace, bool)> {
 
 fn arb_case() -> impl Strategy<Value = (WorkspaceFacts, BTreeSet<RunId>, u8)> {
     (
-        prop::collection::vec(arb_run(), 0..12),
-        prop::option::of(0u64..=100),
-        prop::collection::vec(prop::option::of(0u64..5), 0..3),
+        prop::collection::vec(arb_run(), 0..16),
+        prop::option::weighted(0.95, 0u64..=100),
+        prop::collection::vec(prop::option::of(0u64..3), 0..3),
         0u8..=100,
     )
         .prop_map(|(runs, used, caches, limit)| {
