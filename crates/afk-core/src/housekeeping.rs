@@ -20,6 +20,7 @@ use crate::config::WorkspaceConfig;
 use crate::effect::{Effect, WorktreeRemoval};
 use crate::ids;
 use crate::model::{RunId, Timestamp};
+use crate::plan::{Decision, RunEntry};
 
 /// The volume holding the workspace root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,20 @@ pub fn over_limit(volume: Option<&VolumeUsage>, evict_above_percent: u8) -> bool
     volume
         .and_then(|v| v.percent_after(0))
         .is_some_and(|p| p > u64::from(evict_above_percent))
+}
+
+/// The runs housekeeping must not touch this tick: the runs still live, and the runs this tick
+/// concluded as needs-human or frozen (kept for a person; the tick marks them retained before
+/// housekeeping, but a dry run writes no marker, and a marker that could not be written must
+/// not make the clone evictable in the same tick).
+pub fn untouchable(live: &BTreeSet<RunId>, runs: &[RunEntry]) -> BTreeSet<RunId> {
+    let mut keep = live.clone();
+    keep.extend(
+        runs.iter()
+            .filter(|r| matches!(r.decision, Decision::NeedsHuman | Decision::Frozen))
+            .filter_map(|r| r.run.clone()),
+    );
+    keep
 }
 
 /// The housekeeping effects for `facts` (see the module documentation for the rules).

@@ -20,8 +20,8 @@ fn tick_error(error: String) -> ErrorEntry {
     }
 }
 
-/// Decides housekeeping over the runs that are not in `live` and applies it (dry run: only
-/// adds the effects to the plan). A failed effect stops the pass; the next tick gathers the
+/// Decides housekeeping (never touching a run in `live` or one this tick concluded for a
+/// person, as `plan.runs` shows) and applies it (dry run: only adds the effects to the plan). A failed effect stops the pass; the next tick gathers the
 /// facts again and finishes what is left.
 pub async fn run(tick: &Tick<'_>, live: &BTreeSet<RunId>, plan: &mut Plan) {
     let ws_config = &tick.config.workspace;
@@ -42,7 +42,8 @@ pub async fn run(tick: &Tick<'_>, live: &BTreeSet<RunId>, plan: &mut Plan) {
             return;
         }
     };
-    let decided = afk_core::housekeeping::decide(&facts, live, tick.now, ws_config);
+    let keep = afk_core::housekeeping::untouchable(live, &plan.runs);
+    let decided = afk_core::housekeeping::decide(&facts, &keep, tick.now, ws_config);
     for (run, problem) in decided.problems {
         plan.errors.push(ErrorEntry {
             public: None,

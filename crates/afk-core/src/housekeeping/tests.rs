@@ -214,6 +214,34 @@ fn an_unmeasured_volume_evicts_nothing() {
     assert!(!over_limit(Some(&empty), 0));
 }
 
+#[test]
+fn runs_concluded_for_a_person_this_tick_are_untouchable() {
+    let entry = |issue: u64, decision: Decision| RunEntry {
+        repo: run(issue).repo().clone(),
+        issue,
+        run: Some(run(issue)),
+        phase: "finished".into(),
+        decision,
+        reason: String::new(),
+    };
+    let live: BTreeSet<RunId> = [run(1)].into_iter().collect();
+    let runs = [
+        entry(2, Decision::NeedsHuman),
+        entry(3, Decision::Frozen),
+        entry(4, Decision::Done),
+        entry(5, Decision::Released),
+    ];
+    let keep = untouchable(&live, &runs);
+    assert_eq!(keep, [run(1), run(2), run(3)].into_iter().collect());
+    let facts = WorkspaceFacts {
+        volume: volume(99),
+        runs: (1..=5).map(|i| clone_of(i, 10, 1)).collect(),
+        caches: vec![],
+    };
+    let h = decide(&facts, &keep, now(), &config(14, 0));
+    assert_eq!(summary(&h), ["remove 4 evicted", "remove 5 evicted"]);
+}
+
 fn arb_run() -> impl Strategy<Value = (RunWorkspace, bool)> {
     (
         1u64..40,
