@@ -6,6 +6,7 @@ mod adversarial_isolation;
 mod adversarial_vetting;
 mod crash;
 mod harness;
+mod housekeeping;
 mod lifecycle;
 mod operator;
 mod operator_views;
