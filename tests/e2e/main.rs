@@ -7,6 +7,7 @@ mod adversarial_vetting;
 mod cache;
 mod crash;
 mod harness;
+mod housekeeping;
 mod lifecycle;
 mod operator;
 mod operator_views;

@@ -48,6 +48,33 @@ pub struct DispatchSpec {
     pub prompt: String,
 }
 
+/// Why a run's clone is removed (stable kebab-case names, as in the JSON plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorktreeRemoval {
+    /// The run is done: its work is on the default branch.
+    #[default]
+    Done,
+    /// Kept for a person (needs-human, frozen) for longer than `workspace.retain_days`.
+    Expired,
+    /// The volume is fuller than `workspace.evict_above_percent`: finished clones go, oldest
+    /// first.
+    Evicted,
+    /// A removal an earlier tick began and did not finish (`<run id>.removing`).
+    Unfinished,
+}
+
+impl WorktreeRemoval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorktreeRemoval::Done => "done",
+            WorktreeRemoval::Expired => "expired",
+            WorktreeRemoval::Evicted => "evicted",
+            WorktreeRemoval::Unfinished => "unfinished",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Effect {
@@ -108,10 +135,26 @@ pub enum Effect {
         thread_id: String,
         command_id: String,
     },
+    /// Removes a run's clone (and its leftovers: a half-built or half-removed clone, the
+    /// retained marker) without running git in it. Idempotent: a clone already gone is success.
     RemoveWorktree {
         repo: RepoName,
         run: RunId,
         worktree: String,
+        #[serde(default)]
+        reason: WorktreeRemoval,
+    },
+    /// Removes the half-built clone (`<run id>.partial`) a tick left behind when it died, of a
+    /// run that is no longer live. The clone in place, if any, stays.
+    RemovePartialClone {
+        repo: RepoName,
+        run: RunId,
+        path: String,
+    },
+    /// Removes one of `workspace.cache_dirs` to bring the volume under
+    /// `workspace.evict_above_percent`.
+    RemoveCacheDir {
+        path: String,
     },
     Notify {
         repo: RepoName,
@@ -136,12 +179,15 @@ impl Effect {
             Effect::StartTurn { .. } => "start-turn",
             Effect::Interrupt { .. } => "interrupt",
             Effect::RemoveWorktree { .. } => "remove-worktree",
+            Effect::RemovePartialClone { .. } => "remove-partial-clone",
+            Effect::RemoveCacheDir { .. } => "remove-cache-dir",
             Effect::Notify { .. } => "notify",
         }
     }
 
-    pub fn repo(&self) -> &RepoName {
-        match self {
+    /// The repo the effect belongs to; `None` for workspace-wide housekeeping (a cache folder).
+    pub fn repo(&self) -> Option<&RepoName> {
+        Some(match self {
             Effect::AddLabel { repo, .. }
             | Effect::RemoveLabel { repo, .. }
             | Effect::UpsertStatusComment { repo, .. }
@@ -152,8 +198,10 @@ impl Effect {
             | Effect::StartTurn { repo, .. }
             | Effect::Interrupt { repo, .. }
             | Effect::RemoveWorktree { repo, .. }
+            | Effect::RemovePartialClone { repo, .. }
             | Effect::Notify { repo, .. } => repo,
-        }
+            Effect::RemoveCacheDir { .. } => return None,
+        })
     }
 
     /// Starts or continues agent work: never produced while the kill switch is on.

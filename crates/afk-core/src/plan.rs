@@ -424,7 +424,16 @@ fn effect_line(effect: &Effect) -> String {
             repo,
             run,
             worktree,
-        } => format!("{kind}  {repo}  run {run}  {}", one_line(worktree)),
+            reason,
+        } => format!(
+            "{kind}  {repo}  run {run}  {}  ({})",
+            one_line(worktree),
+            reason.as_str()
+        ),
+        Effect::RemovePartialClone { repo, run, path } => {
+            format!("{kind}  {repo}  run {run}  {}", one_line(path))
+        }
+        Effect::RemoveCacheDir { path } => format!("{kind}  {}", one_line(path)),
         Effect::Notify {
             repo,
             issue,

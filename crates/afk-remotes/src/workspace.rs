@@ -13,11 +13,17 @@
 //!
 //! Every path is derived from a validated `RepoName`/`RunId` and checked to stay inside the root.
 //! Git always runs as a child process with an argument vector (never a shell string).
+//!
+//! Housekeeping is not decided here: [`Workspaces::facts`] reports what the volume holds and
+//! the core (`afk_core::housekeeping`) decides what goes; the removals here only carry it out.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use afk_core::housekeeping::{
+    CacheDir, CloneFacts, Retained, RunWorkspace, VolumeUsage, WorkspaceFacts,
+};
 use afk_core::ids;
 use afk_core::model::{RepoName, RunId, Timestamp};
 use base64::Engine;
@@ -30,6 +36,9 @@ const REMOTE: &str = "git";
 const RETAINED_SUFFIX: &str = ".retained";
 /// Suffix of a clone (mirror or run) being built, renamed into place when complete.
 const PARTIAL_SUFFIX: &str = ".partial";
+/// Suffix of a run's clone being removed: moved aside first, so a removal cut short is never
+/// mistaken for a clone and is finished by the next housekeeping.
+const REMOVING_SUFFIX: &str = ".removing";
 
 /// The only variables of afk's environment git sees (the rest is set explicitly): where the
 /// programs are, where temporary files go, and the operator's TLS and proxy settings.
@@ -69,26 +78,6 @@ pub struct Workspaces {
     credential: Option<SecretFile>,
     git: PathBuf,
     timeout: Duration,
-}
-
-/// What a housekeeping pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Housekeeping {
-    /// Retained worktrees past `retain_days`, removed.
-    pub expired: Vec<String>,
-    /// Worktrees or cache folders removed to bring the volume under the threshold.
-    pub evicted: Vec<String>,
-    /// Volume usage in percent after the pass, when it could be measured.
-    pub usage_percent: Option<u8>,
-}
-
-/// A worktree found on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FoundWorktree {
-    run: RunId,
-    path: PathBuf,
-    retained_at: Option<Timestamp>,
-    modified: Option<Timestamp>,
 }
 
 impl Workspaces {
@@ -271,16 +260,43 @@ impl Workspaces {
         Ok(path)
     }
 
-    /// Removes a finished run's clone (the work is on the default branch) without running git
-    /// in it: a plain removal that never follows a symlink. Idempotent.
+    /// Removes a run's clone without running git in it: a plain removal that never follows a
+    /// symlink. The clone is first moved aside (`<run id>.removing`), so a removal cut short
+    /// is finished by the next housekeeping; the half-built clone and the retained marker go
+    /// too, the marker last (a clone kept for a person is never left unmarked). Idempotent.
     pub async fn remove_worktree(&self, run: &RunId, branch: &str) -> Result<()> {
         check_ref_name(branch)?;
         let path = self.worktree_path(run);
         self.check_inside(&path)?;
+        let removing = suffixed(&path, REMOVING_SUFFIX);
+        self.check_inside(&removing)?;
         remove_any(&partial_path(&path)).await?;
-        remove_any(&path).await?;
+        match tokio::fs::symlink_metadata(&path).await {
+            Ok(_) => {
+                remove_any(&removing).await?;
+                rename(&path, &removing).await?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(local(format!("cannot inspect {}: {e}", path.display()))),
+        }
+        remove_any(&removing).await?;
         remove_any(&self.retained_marker(run)).await?;
         Ok(())
+    }
+
+    /// Removes the half-built clone (`<run id>.partial`) of a run; the clone in place stays.
+    /// Idempotent.
+    pub async fn remove_partial_clone(&self, run: &RunId) -> Result<()> {
+        let partial = partial_path(&self.worktree_path(run));
+        self.check_inside(&partial)?;
+        remove_any(&partial).await
+    }
+
+    /// Removes a cache folder (one of `workspace.cache_dirs`), refusing anything that is not
+    /// strictly inside the root. Idempotent.
+    pub async fn remove_cache_dir(&self, path: &Path) -> Result<()> {
+        self.check_inside(path)?;
+        remove_any(path).await
     }
 
     /// Marks a run's worktree as kept for a person (needs-human/frozen) since `at`; it is
@@ -314,82 +330,111 @@ impl Workspaces {
         PathBuf::from(p)
     }
 
-    /// Housekeeping: `git gc --auto` in every mirror (after re-securing it); removes the partial
-    /// clones of runs that are not live (a tick that died mid-clone); removes
-    /// retained worktrees older than `retain_days`; when the volume is fuller than
-    /// `evict_above_percent`, empties the cache folders and then removes the oldest finished
-    /// worktrees (neither live nor retained) until it is under the threshold. Worktrees of
-    /// `live` runs are never touched.
-    pub async fn housekeeping(
-        &self,
-        live: &BTreeSet<RunId>,
-        now: Timestamp,
-        retain_days: u32,
-        evict_above_percent: u8,
-        cache_dirs: &[PathBuf],
-    ) -> Result<Housekeeping> {
-        let mut report = Housekeeping::default();
+    /// Mirror upkeep (not a decision, so not in the plan; never in a dry run): re-secures
+    /// every mirror afk left as it wrote it and runs `git gc --auto` there. A folder that is not
+    /// such a mirror is left to the next dispatch, which clones it again.
+    pub async fn maintain_mirrors(&self) -> Result<()> {
         for (repo, mirror) in self.checkouts().await? {
             let url = self.clone_url(&repo);
             if check_config_value(&url).is_err() || !has_config(&mirror, &mirror_config(&url)).await
             {
-                // Not as afk left it: no git here; the next dispatch clones it again.
                 continue;
             }
             secure_mirror(&mirror, &url).await?;
             self.git_local(Some(&mirror), &["gc", "--auto", "--quiet"])
                 .await?;
         }
-        for (run, partial) in self.partials().await? {
-            if !live.contains(&run) {
-                remove_any(&partial).await?;
-            }
-        }
-        let retain = chrono::TimeDelta::days(i64::from(retain_days));
-        let mut finished = Vec::new();
-        for wt in self.worktrees().await? {
-            if live.contains(&wt.run) {
-                continue;
-            }
-            match wt.retained_at {
-                Some(at) if now - at > retain => {
-                    self.remove_found(&wt).await?;
-                    report.expired.push(wt.run.to_string());
-                }
-                Some(_) => {}
-                None => finished.push(wt),
-            }
-        }
-        let mut usage = usage_percent(&self.root);
-        if usage.is_some_and(|u| u > evict_above_percent) {
-            for dir in cache_dirs {
-                let dir = if dir.is_absolute() {
-                    dir.clone()
-                } else {
-                    self.root.join(dir)
-                };
-                if self.check_inside(&dir).is_ok() && dir.exists() {
-                    remove_any(&dir).await?;
-                    report.evicted.push(dir.to_string_lossy().into_owned());
-                }
-            }
-            usage = usage_percent(&self.root);
-            finished.sort_by_key(|w| w.modified);
-            for wt in finished {
-                if usage.is_none_or(|u| u <= evict_above_percent) {
-                    break;
-                }
-                self.remove_found(&wt).await?;
-                report.evicted.push(wt.run.to_string());
-                usage = usage_percent(&self.root);
-            }
-        }
-        report.usage_percent = usage;
-        Ok(report)
+        Ok(())
     }
 
-    async fn remove_found(&self, wt: &FoundWorktree) -> Result<()> {
-        self.remove_worktree(&wt.run, &wt.run.branch()).await
+    /// The usage of the volume holding the root, when it can be measured.
+    pub fn volume_usage(&self) -> Option<VolumeUsage> {
+        let stats = fs4::statvfs(&self.root).ok()?;
+        Some(VolumeUsage {
+            total_bytes: stats.total_space(),
+            available_bytes: stats.available_space(),
+        })
+    }
+
+    /// What the volume holds, for the core to decide housekeeping on (reads only): every run's
+    /// clone (last modified; its size when `sizes`), half-built and half-removed clones,
+    /// retained markers, the configured cache folders that exist (resolved against the root;
+    /// entries outside it are left out) and the volume's usage. Sizes are disk blocks in use,
+    /// counted without following symlinks.
+    pub async fn facts(&self, cache_dirs: &[PathBuf], sizes: bool) -> Result<WorkspaceFacts> {
+        let mut runs: BTreeMap<String, RunWorkspace> = BTreeMap::new();
+        for (slug, repo_dir) in list_dir(&self.root.join("worktrees")).await? {
+            if RepoName::from_slug(&slug).is_err() {
+                continue;
+            }
+            for (name, path) in list_dir(&repo_dir).await? {
+                let (run, kind) = match [PARTIAL_SUFFIX, REMOVING_SUFFIX, RETAINED_SUFFIX]
+                    .into_iter()
+                    .find_map(|sfx| name.strip_suffix(sfx).map(|r| (r, sfx)))
+                {
+                    Some((run, sfx)) => (run, sfx),
+                    None => (name.as_str(), ""),
+                };
+                let Ok(run) = run.parse::<RunId>() else {
+                    continue;
+                };
+                if run.repo().slug() != slug {
+                    continue;
+                }
+                let clone = if kind.is_empty() {
+                    match tokio::fs::symlink_metadata(&path).await {
+                        // A symlink or a file in a clone's place is not a clone: left alone.
+                        Ok(meta) if meta.is_dir() => Some(CloneFacts {
+                            modified: meta.modified().ok().map(Timestamp::from),
+                            bytes: if sizes {
+                                Some(disk_usage(&path).await)
+                            } else {
+                                None
+                            },
+                        }),
+                        _ => continue,
+                    }
+                } else {
+                    None
+                };
+                let entry = runs.entry(run.to_string()).or_insert_with(|| RunWorkspace {
+                    run: run.clone(),
+                    clone: None,
+                    retained: Retained::No,
+                    partial: false,
+                    removing: false,
+                });
+                match kind {
+                    PARTIAL_SUFFIX => entry.partial = true,
+                    REMOVING_SUFFIX => entry.removing = true,
+                    RETAINED_SUFFIX => entry.retained = read_marker(&path).await,
+                    _ => entry.clone = clone,
+                }
+            }
+        }
+        let mut caches = Vec::new();
+        for dir in cache_dirs {
+            let dir = if dir.is_absolute() {
+                dir.clone()
+            } else {
+                self.root.join(dir)
+            };
+            if self.check_inside(&dir).is_ok() && tokio::fs::symlink_metadata(&dir).await.is_ok() {
+                caches.push(CacheDir {
+                    bytes: if sizes {
+                        Some(disk_usage(&dir).await)
+                    } else {
+                        None
+                    },
+                    path: dir.to_string_lossy().into_owned(),
+                });
+            }
+        }
+        Ok(WorkspaceFacts {
+            volume: self.volume_usage(),
+            runs: runs.into_values().collect(),
+            caches,
+        })
     }
 
     /// The mirrors on disk (folders that are not mirrors are left to the next dispatch).
@@ -401,63 +446,6 @@ impl Workspaces {
                 && is_mirror(&path).await
             {
                 out.push((repo, path));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Clones left half-made (`<run id>.partial`) by a tick that died.
-    async fn partials(&self) -> Result<Vec<(RunId, PathBuf)>> {
-        let mut out = Vec::new();
-        for (slug, repo_dir) in list_dir(&self.root.join("worktrees")).await? {
-            if RepoName::from_slug(&slug).is_err() {
-                continue;
-            }
-            for (name, path) in list_dir(&repo_dir).await? {
-                if let Some(run) = name
-                    .strip_suffix(PARTIAL_SUFFIX)
-                    .and_then(|r| r.parse::<RunId>().ok())
-                    && run.repo().slug() == slug
-                {
-                    out.push((run, path));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    async fn worktrees(&self) -> Result<Vec<FoundWorktree>> {
-        let mut out = Vec::new();
-        for (slug, repo_dir) in list_dir(&self.root.join("worktrees")).await? {
-            if RepoName::from_slug(&slug).is_err() {
-                continue;
-            }
-            for (name, path) in list_dir(&repo_dir).await? {
-                let Ok(run) = name.parse::<RunId>() else {
-                    continue;
-                };
-                let is_dir = tokio::fs::symlink_metadata(&path)
-                    .await
-                    .is_ok_and(|m| m.is_dir());
-                if !is_dir || run.repo().slug() != slug {
-                    continue;
-                }
-                let retained_at = tokio::fs::read_to_string(self.retained_marker(&run))
-                    .await
-                    .ok()
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc));
-                let modified = tokio::fs::metadata(&path)
-                    .await
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .map(Timestamp::from);
-                out.push(FoundWorktree {
-                    run,
-                    path,
-                    retained_at,
-                    modified,
-                });
             }
         }
         Ok(out)
@@ -691,9 +679,55 @@ async fn write_atomic(path: &Path, content: &str) -> Result<()> {
 }
 
 fn partial_path(path: &Path) -> PathBuf {
+    suffixed(path, PARTIAL_SUFFIX)
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
-    p.push(PARTIAL_SUFFIX);
+    p.push(suffix);
     PathBuf::from(p)
+}
+
+/// A retained marker: the time it holds, or why it cannot be read (never followed through a
+/// symlink).
+async fn read_marker(path: &Path) -> Retained {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Retained::Unreadable("not a plain file".into()),
+        Err(e) => return Retained::Unreadable(e.to_string()),
+    }
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) => match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(t) => Retained::Since(t.with_timezone(&chrono::Utc)),
+            Err(e) => Retained::Unreadable(format!("not an RFC 3339 time: {e}")),
+        },
+        Err(e) => Retained::Unreadable(e.to_string()),
+    }
+}
+
+/// Disk space in use under `path` (512-byte blocks, a hard-linked file at each of its links),
+/// without following symlinks; what cannot be read counts as nothing.
+async fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let root = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut total: u64 = 0;
+        let mut stack = vec![root];
+        while let Some(p) = stack.pop() {
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            total = total.saturating_add(meta.blocks().saturating_mul(512));
+            if meta.is_dir()
+                && let Ok(entries) = std::fs::read_dir(&p)
+            {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        total
+    })
+    .await
+    .unwrap_or(0)
 }
 
 /// Whether `path` is a folder (not a symlink) holding a bare repository as afk makes them.
@@ -876,17 +910,6 @@ async fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Used space of the volume holding `root`, in percent.
-fn usage_percent(root: &Path) -> Option<u8> {
-    let stats = fs4::statvfs(root).ok()?;
-    let total = stats.total_space();
-    if total == 0 {
-        return None;
-    }
-    let used = total.saturating_sub(stats.available_space());
-    u8::try_from(used.saturating_mul(100) / total).ok()
 }
 
 #[cfg(test)]

@@ -62,6 +62,27 @@ impl Env {
     }
 }
 
+/// The rollout verdict as the watch tick gets it: the client reads the Deployment's facts and
+/// the core judges them.
+trait Rollout {
+    async fn rollout(
+        &self,
+        target: &DeployTarget,
+        sha: &str,
+    ) -> Result<DeployVerdict, afk_remotes::error::RemoteError>;
+}
+
+impl Rollout for Kube {
+    async fn rollout(
+        &self,
+        target: &DeployTarget,
+        sha: &str,
+    ) -> Result<DeployVerdict, afk_remotes::error::RemoteError> {
+        let facts = self.deployment_facts(target).await?;
+        Ok(afk_core::rollout::judge(&facts, sha, &target.image_match))
+    }
+}
+
 fn target() -> DeployTarget {
     DeployTarget {
         namespace: "app".into(),

@@ -4,8 +4,54 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use afk_core::model::{RepoName, RunId};
+use afk_core::config::WorkspaceConfig;
+use afk_core::effect::{Effect, WorktreeRemoval};
+use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_remotes::workspace::Workspaces;
+
+/// One housekeeping pass as the watch tick runs it: mirror upkeep, the volume's facts, the
+/// core's decision, then each effect applied in order. Returns the effects.
+async fn housekeeping(
+    ws: &Workspaces,
+    live: &BTreeSet<RunId>,
+    now: Timestamp,
+    retain_days: u32,
+    evict_above_percent: u8,
+    cache_dirs: &[PathBuf],
+) -> Result<Vec<Effect>, afk_remotes::error::RemoteError> {
+    ws.maintain_mirrors().await?;
+    let sizes = afk_core::housekeeping::over_limit(ws.volume_usage().as_ref(), evict_above_percent);
+    let facts = ws.facts(cache_dirs, sizes).await?;
+    let config = WorkspaceConfig {
+        root: ws.root().to_path_buf(),
+        clone_url_template: String::new(),
+        send_tracker_token: false,
+        retain_days,
+        evict_above_percent,
+        cache_dirs: cache_dirs.to_vec(),
+    };
+    let decided = afk_core::housekeeping::decide(&facts, live, now, &config);
+    for effect in &decided.effects {
+        match effect {
+            Effect::RemoveWorktree { run, .. } => ws.remove_worktree(run, &run.branch()).await?,
+            Effect::RemovePartialClone { run, .. } => ws.remove_partial_clone(run).await?,
+            Effect::RemoveCacheDir { path } => ws.remove_cache_dir(Path::new(path)).await?,
+            other => panic!("housekeeping planned {}", other.kind()),
+        }
+    }
+    Ok(decided.effects)
+}
+
+/// The runs whose clone the effects remove for `why`.
+fn removed(effects: &[Effect], why: WorktreeRemoval) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RemoveWorktree { run, reason, .. } if *reason == why => Some(run.to_string()),
+            _ => None,
+        })
+        .collect()
+}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -162,6 +208,115 @@ async fn removing_a_worktree_deletes_it_and_its_branch_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_removal_cut_short_is_finished_by_the_next_housekeeping() {
+    let f = fixture();
+    let ws = f.workspaces();
+    let run = RunId::new(f.repo.clone(), 8, 1);
+    let path = ws
+        .ensure_worktree(&run, &run.branch(), "main")
+        .await
+        .expect("worktree");
+    ws.mark_retained(&run, chrono::Utc::now())
+        .await
+        .expect("mark");
+    // The tick died after moving the clone aside and deleting part of it.
+    let removing = PathBuf::from(format!("{}.removing", path.display()));
+    std::fs::rename(&path, &removing).expect("move aside");
+    std::fs::remove_file(removing.join("README.md")).expect("half deleted");
+    let marker = PathBuf::from(format!("{}.retained", path.display()));
+    assert!(marker.exists());
+
+    let facts = ws.facts(&[], false).await.expect("facts");
+    assert_eq!(facts.runs.len(), 1);
+    assert!(facts.runs[0].removing && facts.runs[0].clone.is_none());
+    let effects = housekeeping(&ws, &BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+        .await
+        .expect("housekeeping");
+    assert_eq!(
+        removed(&effects, WorktreeRemoval::Unfinished),
+        vec![run.to_string()]
+    );
+    assert!(!removing.exists() && !marker.exists() && !path.exists());
+    assert!(ws.facts(&[], false).await.expect("facts").runs.is_empty());
+}
+
+#[tokio::test]
+async fn the_facts_are_what_the_volume_holds() {
+    use afk_core::housekeeping::Retained;
+    let f = fixture();
+    let ws = f.workspaces();
+    let finished = RunId::new(f.repo.clone(), 1, 1);
+    let kept = RunId::new(f.repo.clone(), 2, 1);
+    for r in [&finished, &kept] {
+        ws.ensure_worktree(r, &r.branch(), "main")
+            .await
+            .expect("worktree");
+    }
+    let at = chrono::DateTime::parse_from_rfc3339("2026-02-01T10:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    ws.mark_retained(&kept, at).await.expect("mark");
+    let half = RunId::new(f.repo.clone(), 3, 1);
+    std::fs::create_dir_all(format!("{}.partial", ws.worktree_path(&half).display()))
+        .expect("partial");
+    let garbled = RunId::new(f.repo.clone(), 4, 1);
+    std::fs::create_dir_all(ws.worktree_path(&garbled)).expect("clone");
+    std::fs::write(
+        format!("{}.retained", ws.worktree_path(&garbled).display()),
+        "yesterday",
+    )
+    .expect("marker");
+    // Not afk's: another repo's folder name, a stray file, a symlink in a clone's place.
+    std::fs::write(f.root.join("worktrees/o__r/notes.txt"), "x").expect("stray");
+    let link = RunId::new(f.repo.clone(), 5, 1);
+    std::os::unix::fs::symlink(f.root.join("cache"), ws.worktree_path(&link)).expect("symlink");
+    let elsewhere = RunId::new("p/q".parse().expect("repo"), 1, 1);
+    std::os::unix::fs::symlink(
+        "/",
+        f.root.join("worktrees/o__r").join(elsewhere.to_string()),
+    )
+    .expect("symlink");
+    std::fs::create_dir_all(f.root.join("cache/npm")).expect("cache");
+    std::fs::write(f.root.join("cache/npm/blob"), vec![7u8; 64 * 1024]).expect("blob");
+
+    let caches = [
+        PathBuf::from("cache/npm"),
+        PathBuf::from("cache/missing"),
+        PathBuf::from("/etc"),
+    ];
+    let facts = ws.facts(&caches, true).await.expect("facts");
+    let volume = facts.volume.expect("a measured volume");
+    assert!(volume.total_bytes > 0 && volume.available_bytes <= volume.total_bytes);
+    let by_run = |r: &RunId| facts.runs.iter().find(|w| &w.run == r).expect("listed");
+    assert_eq!(facts.runs.len(), 4, "{:?}", facts.runs);
+    let clone = by_run(&finished).clone.as_ref().expect("a clone");
+    assert!(clone.modified.is_some());
+    assert!(clone.bytes.is_some_and(|b| b > 0));
+    assert_eq!(by_run(&finished).retained, Retained::No);
+    assert_eq!(by_run(&kept).retained, Retained::Since(at));
+    assert!(by_run(&half).partial && by_run(&half).clone.is_none());
+    assert!(
+        matches!(&by_run(&garbled).retained, Retained::Unreadable(why) if why.contains("RFC 3339"))
+    );
+    assert_eq!(
+        facts.caches.len(),
+        1,
+        "only existing caches inside the root"
+    );
+    assert!(facts.caches[0].path.ends_with("cache/npm"));
+    assert!(facts.caches[0].bytes.is_some_and(|b| b >= 64 * 1024));
+    // Without sizes nothing is walked.
+    let quick = ws.facts(&caches, false).await.expect("facts");
+    assert!(quick.caches[0].bytes.is_none());
+    assert!(
+        quick
+            .runs
+            .iter()
+            .all(|w| w.clone.as_ref().is_none_or(|c| c.bytes.is_none()))
+    );
+}
+
+#[tokio::test]
 async fn a_missing_repo_is_an_error_naming_git_and_the_step() {
     let f = fixture();
     let ws = f.workspaces();
@@ -194,11 +349,13 @@ async fn housekeeping_expires_retained_worktrees_and_never_touches_live_ones() {
         .await
         .expect("mark");
     let live_set: BTreeSet<RunId> = [live.clone()].into_iter().collect();
-    let report = ws
-        .housekeeping(&live_set, now, 14, 100, &[])
+    let effects = housekeeping(&ws, &live_set, now, 14, 100, &[])
         .await
         .expect("housekeeping");
-    assert_eq!(report.expired, vec![old.to_string()]);
+    assert_eq!(
+        removed(&effects, WorktreeRemoval::Expired),
+        vec![old.to_string()]
+    );
     assert!(ws.worktree_path(&live).exists());
     assert!(ws.worktree_path(&kept).exists());
     assert!(!ws.worktree_path(&old).exists());
@@ -222,12 +379,14 @@ async fn eviction_removes_caches_and_finished_worktrees_but_never_retained_or_li
     std::fs::create_dir_all(&cache).expect("cache");
     let live_set: BTreeSet<RunId> = [live.clone()].into_iter().collect();
     // A threshold of 0 % means "always over": everything evictable goes.
-    let report = ws
-        .housekeeping(&live_set, now, 14, 0, &[PathBuf::from("cache/cargo")])
+    let effects = housekeeping(&ws, &live_set, now, 14, 0, &[PathBuf::from("cache/cargo")])
         .await
         .expect("housekeeping");
     assert!(!cache.exists());
-    assert!(report.evicted.contains(&finished.to_string()), "{report:?}");
+    assert!(
+        removed(&effects, WorktreeRemoval::Evicted).contains(&finished.to_string()),
+        "{effects:?}"
+    );
     assert!(ws.worktree_path(&live).exists());
     assert!(ws.worktree_path(&kept).exists());
     assert!(!ws.worktree_path(&finished).exists());
@@ -286,7 +445,7 @@ async fn the_credential_goes_only_to_remote_commands_and_git_sees_a_cleared_envi
     ws.ensure_worktree(&run, &run.branch(), "main")
         .await
         .expect("worktree");
-    ws.housekeeping(&BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+    housekeeping(&ws, &BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
         .await
         .expect("housekeeping");
     let calls = calls(&log);
@@ -518,7 +677,7 @@ async fn a_half_made_clone_or_mirror_is_recovered_by_the_next_attempt() {
     let gone = RunId::new(f.repo.clone(), 13, 1);
     let gone_partial = PathBuf::from(format!("{}.partial", ws.worktree_path(&gone).display()));
     std::fs::create_dir_all(&gone_partial).expect("partial");
-    ws.housekeeping(&BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+    housekeeping(&ws, &BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
         .await
         .expect("housekeeping");
     assert!(!gone_partial.exists());
@@ -579,7 +738,7 @@ async fn a_tampered_mirror_is_never_used_as_it_is() {
     ws.ensure_worktree(&run, &run.branch(), "main")
         .await
         .expect("worktree");
-    ws.housekeeping(&BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
+    housekeeping(&ws, &BTreeSet::new(), chrono::Utc::now(), 14, 100, &[])
         .await
         .expect("housekeeping");
     assert!(!marker.exists(), "a planted hook ran");

@@ -108,6 +108,15 @@ impl Applier<'_> {
                     .remove_worktree(run, &run.branch())
                     .await
             }
+            Effect::RemovePartialClone { run, .. } => {
+                self.remotes.workspaces.remove_partial_clone(run).await
+            }
+            Effect::RemoveCacheDir { path } => {
+                self.remotes
+                    .workspaces
+                    .remove_cache_dir(std::path::Path::new(path))
+                    .await
+            }
             Effect::Notify {
                 channel, notice, ..
             } => match channel {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dispatch;
 pub mod env;
 pub mod fleet;
+pub mod housekeeping;
 pub mod logging;
 pub mod metrics;
 pub mod output;

@@ -107,36 +107,7 @@ pub async fn tick(
     if let Some(error) = &tick.t3_unreachable {
         page_t3_outage(tick, error, &tracked, plan).await;
     }
-    if !plan.dry_run {
-        let ws = &config.workspace;
-        match remotes
-            .workspaces
-            .housekeeping(
-                &live,
-                now,
-                ws.retain_days,
-                ws.evict_above_percent,
-                &ws.cache_dirs,
-            )
-            .await
-        {
-            Ok(report) => {
-                tracing::info!(
-                    expired = report.expired.len(),
-                    evicted = report.evicted.len(),
-                    usage_percent = report.usage_percent,
-                    "housekeeping"
-                )
-            }
-            Err(e) => plan.errors.push(ErrorEntry {
-                public: None,
-                repo: None,
-                issue: None,
-                run: None,
-                error: format!("workspace housekeeping: {e}"),
-            }),
-        }
-    }
+    crate::housekeeping::run(tick, &live, plan).await;
 }
 
 fn issue_facts(issue: &Issue) -> IssueFacts {
@@ -487,7 +458,7 @@ async fn gather_evidence(
         None => DeployVerdict::NoTarget,
         Some(target) if matches!(evidence.ci, CiVerdict::Green { .. }) => {
             match &tick.remotes.kube {
-                Some(k) => k.rollout(&target, &commit.sha).await?,
+                Some(k) => rollout_verdict(k, &target, &commit.sha).await?,
                 None => DeployVerdict::Pending {
                     detail: "no Kubernetes client configured".into(),
                 },
@@ -496,4 +467,14 @@ async fn gather_evidence(
         Some(_) => DeployVerdict::NotApplicable,
     };
     Ok(evidence)
+}
+
+/// The rollout verdict for `sha`: the Deployment's facts from the cluster, judged by the core.
+async fn rollout_verdict(
+    kube: &afk_remotes::kube::Kube,
+    target: &afk_core::config::DeployTarget,
+    sha: &str,
+) -> Result<DeployVerdict, RemoteError> {
+    let facts = kube.deployment_facts(target).await?;
+    Ok(afk_core::rollout::judge(&facts, sha, &target.image_match))
 }

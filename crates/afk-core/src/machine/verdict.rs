@@ -3,7 +3,7 @@
 
 use crate::comment::{self, RenderContext};
 use crate::config::Config;
-use crate::effect::Effect;
+use crate::effect::{Effect, WorktreeRemoval};
 use crate::evidence::CloseReason;
 use crate::ids;
 use crate::model::{Timestamp, elapsed};
@@ -189,6 +189,7 @@ pub(super) fn finish(
                 repo: record.repo.clone(),
                 run: record.run.clone(),
                 worktree: record.worktree.clone(),
+                reason: WorktreeRemoval::Done,
             });
         }
         let thread_url = render_context(config, &record).thread_url;

@@ -1,8 +1,8 @@
 //! The plan as operators read it (text) and as tools read it (JSON).
 
-use afk_core::effect::{DispatchSpec, Effect, Notice};
+use afk_core::effect::{DispatchSpec, Effect, Notice, WorktreeRemoval};
 use afk_core::evidence::CloseReason;
-use afk_core::model::RepoName;
+use afk_core::model::{RepoName, RunId};
 use afk_core::plan::{
     Decision, DispatchEntry, ErrorEntry, Plan, RunEntry, SkipEntry, SkipReason, TickKind,
     render_text,
@@ -152,6 +152,21 @@ fn watch_plan() -> Plan {
             repo: repo(),
             run: run.clone(),
             worktree: "/data/afk/worktrees/octo__shop/octo__shop-42-1".to_owned(),
+            reason: WorktreeRemoval::Done,
+        },
+        Effect::RemoveWorktree {
+            repo: other(),
+            run: RunId::new(other(), 3, 1),
+            worktree: "/data/afk/worktrees/octo__api/octo__api-3-1".to_owned(),
+            reason: WorktreeRemoval::Evicted,
+        },
+        Effect::RemovePartialClone {
+            repo: other(),
+            run: RunId::new(other(), 5, 2),
+            path: "/data/afk/worktrees/octo__api/octo__api-5-2.partial".to_owned(),
+        },
+        Effect::RemoveCacheDir {
+            path: "/data/afk/cache/cargo".to_owned(),
         },
         Effect::Notify {
             repo: repo(),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use afk_core::effect::{DispatchSpec, Effect, Notice};
+use afk_core::effect::{DispatchSpec, Effect, Notice, WorktreeRemoval};
 use afk_core::evidence::CloseReason;
 use afk_core::model::{RepoName, RunId};
 use afk_core::plan::{Plan, TickKind, render_text};
@@ -149,6 +149,15 @@ fn one_of_each() -> Vec<Effect> {
             repo: repo.clone(),
             run: run.clone(),
             worktree: "/data/afk/worktrees/octo__shop/run".into(),
+            reason: WorktreeRemoval::Evicted,
+        },
+        Effect::RemovePartialClone {
+            repo: repo.clone(),
+            run: run.clone(),
+            path: "/data/afk/worktrees/octo__shop/run.partial".into(),
+        },
+        Effect::RemoveCacheDir {
+            path: "/data/afk/cache/cargo".into(),
         },
         Effect::Notify {
             repo,
