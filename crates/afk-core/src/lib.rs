@@ -6,6 +6,7 @@
 //! reads a clock (an architecture test keeps it that way).
 
 pub mod blockers;
+pub mod budget;
 pub mod ci;
 pub mod claim;
 pub mod comment;
@@ -14,6 +15,7 @@ pub mod effect;
 pub mod evidence;
 pub mod facts;
 pub mod ids;
+pub mod lazy;
 pub mod machine;
 pub mod model;
 pub mod notice;

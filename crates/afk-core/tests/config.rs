@@ -117,6 +117,7 @@ fn no_file_and_no_env_is_shipped_closed_with_every_default() {
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(240),
             t3_outage_page_after: Duration::from_secs(30 * 60),
+            rate_limit_reserve_percent: 20,
         }
     );
     assert_eq!(c.workspace.root, PathBuf::from("/data/afk"));
