@@ -270,6 +270,15 @@ pub fn render_text(plan: &Plan) -> String {
         );
     }
 
+    if let Some(b) = &plan.rate_limit {
+        let reached = if b.reserve_reached {
+            " · RESERVE REACHED"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "{}{reached}", b.describe());
+    }
+
     section(&mut out, "Dispatch", plan.dispatch.len());
     for d in &plan.dispatch {
         let _ = writeln!(

@@ -5,6 +5,7 @@
 //! prints the plan.
 
 pub mod apply;
+pub mod budget;
 pub mod check;
 pub mod cli;
 pub mod env;
@@ -268,6 +269,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
             ),
         });
     }
+    budget::record(&config, &remotes, now, &mut plan);
     push_metrics(&config, args, &plan, started, now, Some(&remotes.tracker)).await;
     for e in &plan.errors {
         tracing::error!(

@@ -190,6 +190,40 @@ pub fn render(plan: &Plan, stats: &TickStats) -> String {
         .get_or_create(&l(&[]))
         .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+    if let Some(n) = stats.github_requests {
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_cost",
+            "Primary rate limit the last tick spent: GitHub requests not answered 304, a GraphQL \
+             query counted as one point",
+        )
+        .get_or_create(&l(&[]))
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    if let Some(b) = &plan.rate_limit {
+        let labels = l(&[("resource", &b.resource)]);
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_remaining",
+            "GitHub primary rate limit left at the end of the last tick (the tightest resource)",
+        )
+        .get_or_create(&labels)
+        .set(i64::try_from(b.remaining).unwrap_or(i64::MAX));
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_limit",
+            "GitHub primary rate limit per window (the tightest resource)",
+        )
+        .get_or_create(&labels)
+        .set(i64::try_from(b.limit).unwrap_or(i64::MAX));
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_reserve_reached",
+            "1 when the last tick stopped at the rate-limit reserve",
+        )
+        .get_or_create(&l(&[]))
+        .set(i64::from(b.reserve_reached));
+    }
     let mut text = String::new();
     if let Err(e) = encode_registry(&mut text, &r) {
         tracing::warn!(error = %e, "cannot encode the metrics");

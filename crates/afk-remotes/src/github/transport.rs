@@ -11,6 +11,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 
+use super::budget::BudgetLog;
 use super::etag::EtagCache;
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::{Response, RetryPolicy, SecretFile, classify, rate_limit_wait, read_capped};
@@ -101,6 +102,8 @@ pub(super) struct Transport {
     client: reqwest::Client,
     etags: Arc<Mutex<EtagCache>>,
     counters: Arc<Counters>,
+    /// The primary budget the answers report (`x-ratelimit-*`), per resource.
+    pub budgets: BudgetLog,
 }
 
 enum Wait {
@@ -143,6 +146,7 @@ impl Transport {
                 costed: AtomicU64::new(0),
                 not_modified: AtomicU64::new(0),
             }),
+            budgets: BudgetLog::default(),
         })
     }
 
@@ -233,6 +237,7 @@ impl Transport {
             let outcome = self.send_once(&method, &url, body, etag.as_deref()).await;
             let wait = match outcome {
                 Ok(resp) => {
+                    self.budgets.note(&resp);
                     if resp.status == 304 {
                         self.counters.not_modified.fetch_add(1, Ordering::SeqCst);
                     } else {
