@@ -167,7 +167,8 @@ pub fn next_round(
 }
 
 /// The selection over the vetted issues (and those the cheap facts decide), with every other
-/// issue skipped as `not-vetted`, saying why it was not read. When the rounds of
+/// issue skipped for the gate that held it (`repo-busy`, `at-capacity`, `t3-busy`) or, when it
+/// lost to more urgent issues, as `not-vetted`. When the rounds of
 /// [`next_round`] are done, its winners are exactly [`select`]'s over the fully vetted facts.
 pub fn select_vetted(facts: &PollFacts, vetted: &BTreeSet<IssueKey>, config: &Config) -> Selection {
     let is_read = |repo: &RepoName, i: &CandidateIssue| {
@@ -205,28 +206,46 @@ pub fn select_vetted(facts: &PollFacts, vetted: &BTreeSet<IssueKey>, config: &Co
             if is_read(repo, issue) || !reported.insert((repo.clone(), issue.number)) {
                 continue;
             }
-            let why = if let Some(busy) = &busy {
-                busy.clone()
+            // A gate that holds whatever the issue's facts are is the reason (as the eager
+            // selection would give it for an eligible issue); `not-vetted` is for an issue
+            // that loses to more urgent ones.
+            let t3_full = facts.t3_busy_threads >= config.t3_max_busy_threads;
+            let (reason, why) = if let Some(busy) = &busy {
+                (SkipReason::RepoBusy, busy.clone())
+            } else if slots == 0 && !t3_full {
+                (
+                    SkipReason::AtCapacity,
+                    format!(
+                        "no free slot: {} live run(s) of max_in_flight {}",
+                        facts.live_runs, config.max_in_flight
+                    ),
+                )
             } else if slots == 0 {
-                format!(
-                    "no free slot: {} live run(s) of max_in_flight {}, T3 reports {} busy \
-                     thread(s) of t3_max_busy_threads {}",
-                    facts.live_runs,
-                    config.max_in_flight,
-                    facts.t3_busy_threads,
-                    config.t3_max_busy_threads
+                (
+                    SkipReason::T3Busy,
+                    format!(
+                        "T3 reports {} busy thread(s) of t3_max_busy_threads {}",
+                        facts.t3_busy_threads, config.t3_max_busy_threads
+                    ),
                 )
             } else if let Some((Some(best), _)) = st.repos.get(repo) {
-                format!("{repo}'s slot goes to the more urgent #{}", best.issue)
+                (
+                    SkipReason::NotVetted,
+                    format!("{repo}'s slot goes to the more urgent #{}", best.issue),
+                )
             } else {
-                format!("more urgent issues take this tick's {slots} free slot(s)")
+                (
+                    SkipReason::NotVetted,
+                    format!("more urgent issues take this tick's {slots} free slot(s)"),
+                )
             };
             selection.skipped.push(SkipEntry {
                 repo: Some(repo.clone()),
                 issue: Some(issue.number),
-                reason: SkipReason::NotVetted,
+                reason,
                 detail: format!(
-                    "not read this tick (it could not win): {why}; a dry run reads and explains it"
+                    "{why}; its labelling, edits and blockers were not read this tick (a dry run \
+                     reads and explains them)"
                 ),
             });
         }

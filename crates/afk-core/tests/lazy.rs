@@ -157,24 +157,21 @@ fn a_fleet_at_capacity_reads_no_deep_fact() {
     let (read, rounds, selection, _) = lazy(&facts, &c);
     assert!(read.is_empty() && rounds == 0, "{read:?}");
     assert!(selection.winners.is_empty());
-    let not_vetted: Vec<_> = selection
-        .skipped
-        .iter()
-        .filter(|s| s.reason == SkipReason::NotVetted)
-        .collect();
-    assert_eq!(not_vetted.len(), 4, "{:?}", selection.skipped);
-    assert!(
-        not_vetted
+    let reason = |n| {
+        selection
+            .skipped
             .iter()
-            .any(|s| s.issue == Some(3) && s.detail.contains("no free slot")),
-        "{not_vetted:?}"
+            .find(|s| s.issue == Some(n))
+            .map(|s| (s.reason, s.detail.contains("not read this tick")))
+    };
+    assert_eq!(
+        reason(1),
+        Some((SkipReason::RepoBusy, true)),
+        "{:?}",
+        selection.skipped
     );
-    assert!(
-        not_vetted
-            .iter()
-            .any(|s| s.issue == Some(1) && s.detail.contains("has a live run")),
-        "{not_vetted:?}"
-    );
+    assert_eq!(reason(3), Some((SkipReason::AtCapacity, true)));
+    assert_eq!(reason(4), Some((SkipReason::AtCapacity, true)));
 }
 
 #[test]
@@ -200,8 +197,8 @@ fn busy_and_paused_repos_cost_no_deep_read() {
             .find(|s| s.issue == Some(n))
             .map(|s| s.reason)
     };
-    assert_eq!(reason(1), Some(SkipReason::NotVetted));
-    assert_eq!(reason(2), Some(SkipReason::NotVetted));
+    assert_eq!(reason(1), Some(SkipReason::RepoBusy));
+    assert_eq!(reason(2), Some(SkipReason::RepoBusy));
     assert_eq!(reason(3), Some(SkipReason::RepoPaused));
 }
 
@@ -227,6 +224,20 @@ fn one_free_slot_reads_the_most_urgent_first_and_replaces_a_failure() {
     let winners: Vec<u64> = selection.winners.iter().map(|w| w.issue).collect();
     assert_eq!(winners, vec![3]);
     assert_eq!(read.len(), 2, "nothing less urgent is read: {read:?}");
+    let skipped = |n| {
+        selection
+            .skipped
+            .iter()
+            .find(|s| s.issue == Some(n))
+            .map(|s| s.reason)
+    };
+    assert_eq!(
+        skipped(2),
+        Some(SkipReason::NotVetted),
+        "{:?}",
+        selection.skipped
+    );
+    assert_eq!(skipped(5), Some(SkipReason::NotVetted));
     assert_eq!(selection.winners, select(&facts, &c).winners);
 }
 
