@@ -3,16 +3,16 @@
 //! follows what could be dispatched rather than the size of the fleet.
 //!
 //! The poll first gathers the cheap facts of every enrolled repo (its ready and locked issues,
-//! T3's running threads). [`next_round`] then names the issues to vet next, in rounds: at most
-//! one per repo and no more than there are free slots, most urgent first as far as the cheap
-//! facts tell (the priority label; the labelling time that breaks ties is a deep fact). An issue
-//! whose repo is busy or paused, or that fails a check the cheap facts decide, is never read;
-//! with no free slot nothing is. A round's results go back into the facts and the next round
-//! replaces what failed vetting, until the winners are settled: every issue left unread is
-//! provably no better than its repo's vetted best, or than the last of the winners when the
-//! slots are full. [`select_vetted`] then selects over what was read, exactly as
-//! [`crate::policy::select`] would over the fully vetted fleet, and reports every issue left
-//! unread as `not-vetted` with the reason.
+//! T3's running threads). [`next_round`] then names the issues to vet next, in rounds, most
+//! urgent first as far as the cheap facts tell: the priority label (the labelling time that
+//! breaks ties is a deep fact). An issue whose repo is busy or paused, or that fails a check the
+//! cheap facts decide, is never read; with no free slot nothing is. A round's results go back
+//! into the facts and the next round replaces what failed vetting, until the winners are
+//! settled: every issue left unread is provably no better than its repo's vetted best, or than
+//! the last of the winners when the slots are full. [`select_vetted`] then selects over what
+//! was read, exactly as [`crate::policy::select`] would over the fully vetted fleet, and reports
+//! every issue left unread: under the gate that held it (a busy repo, no free slot), or as
+//! `not-vetted` when more urgent issues took the slots.
 //!
 //! A dry run vets every issue instead (one round with all of them), so it can explain each.
 
@@ -123,8 +123,14 @@ fn standing<'a>(
 }
 
 /// The issues to vet next; empty when no further read can change the winners (or nothing can
-/// be dispatched: the kill switch, no free slot, every repo busy). At most one issue per repo
-/// and at most as many as there are free slots, most urgent first (priority, then number).
+/// be dispatched: the kill switch, no free slot, every repo busy).
+///
+/// A round is every unread issue of the most urgent priority class that could still win: the
+/// labelling time that orders issues of one class is on each issue's timeline, so every one of
+/// them that is not beaten on priority has to be read before the winners are known, and reading
+/// them together costs no more requests than one by one, in fewer round trips. An issue that
+/// fails vetting is replaced by the next class in the next round; a class beaten by enough
+/// winners (or by its repo's best) is never read.
 pub fn next_round(
     facts: &PollFacts,
     vetted: &BTreeSet<IssueKey>,
@@ -141,28 +147,26 @@ pub fn next_round(
     let cutoff = (st.bests.len() >= slots)
         .then(|| st.bests.get(slots - 1).map(winner_tier))
         .flatten();
-    let mut open: Vec<(Tier, IssueNumber, &RepoName)> = Vec::new();
+    let mut open: Vec<(Tier, &RepoName, IssueNumber)> = Vec::new();
     for (repo, (best, unread)) in &st.repos {
         for issue in unread {
             let tier = tier_of(issue, config);
             let beaten_in_repo = best.as_ref().is_some_and(|b| tier > winner_tier(b));
             let beaten_overall = cutoff.is_some_and(|c| tier > c);
             if !beaten_in_repo && !beaten_overall {
-                open.push((tier, issue.number, repo));
+                open.push((tier, repo, issue.number));
             }
         }
     }
-    open.sort();
-    let mut taken: BTreeSet<&RepoName> = BTreeSet::new();
-    let mut round = Vec::new();
-    for (_, number, repo) in open {
-        if round.len() >= slots {
-            break;
-        }
-        if taken.insert(repo) {
-            round.push((repo.clone(), number));
-        }
-    }
+    let Some(first) = open.iter().map(|(t, _, _)| *t).min() else {
+        return Vec::new();
+    };
+    let mut round: Vec<IssueKey> = open
+        .into_iter()
+        .filter(|(t, _, _)| *t == first)
+        .map(|(_, repo, number)| (repo.clone(), number))
+        .collect();
+    round.sort();
     round
 }
 

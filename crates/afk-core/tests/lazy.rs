@@ -113,12 +113,6 @@ fn lazy(
         if round.is_empty() {
             break;
         }
-        let repos: BTreeSet<&RepoName> = round.iter().map(|(r, _)| r).collect();
-        assert_eq!(
-            repos.len(),
-            round.len(),
-            "at most one issue per repo a round"
-        );
         for key in &round {
             assert!(vetted.insert(key.clone()), "{key:?} read twice");
             let deep = full
@@ -370,4 +364,35 @@ proptest! {
             prop_assert!(next_round(&facts, &BTreeSet::new(), &c).is_empty());
         }
     }
+}
+
+#[test]
+fn issues_tied_on_priority_are_read_together_and_the_oldest_labelling_wins() {
+    let c = config(1, 8, 2, &[]);
+    let facts = PollFacts {
+        repos: vec![
+            repo_facts(0, vec![eligible(1, 5, &[]), eligible(2, 3, &[])], &[]),
+            repo_facts(1, vec![eligible(3, 4, &[]), eligible(4, 1, &["P3"])], &[]),
+        ],
+        live_runs: 0,
+        t3_busy_threads: 0,
+    };
+    let (read, _, selection, rounds) = lazy(&facts, &c);
+    assert_eq!(
+        rounds,
+        vec![vec![(repo(1), 4)]],
+        "the one prioritised issue alone"
+    );
+    assert_eq!(read.len(), 1);
+    assert_eq!(selection.winners[0].issue, 4);
+
+    // Without the priority label every issue ties: one round reads them all, and the
+    // labelling time decides (#2, labelled first), not the issue number.
+    let mut flat = facts.clone();
+    flat.repos[1].issues[1] = eligible(4, 6, &[]);
+    let (read, _, selection, rounds) = lazy(&flat, &c);
+    assert_eq!(rounds.len(), 1, "{rounds:?}");
+    assert_eq!(read.len(), 4);
+    assert_eq!(selection.winners[0].issue, 2);
+    assert_eq!(selection.winners, select(&flat, &c).winners);
 }
