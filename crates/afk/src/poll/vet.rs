@@ -50,6 +50,20 @@ pub(super) type RoundResult = (
     Vec<(RepoName, RemoteError)>,
 );
 
+/// A repo's labellings, with its permission cache to put back.
+type LabelledRepo = (
+    RepoName,
+    HashMap<String, Permission>,
+    Result<Vec<Labelled>, RemoteError>,
+);
+
+/// A repo's finished issues, with its blocker cache to put back.
+type FinishedRepo = (
+    RepoName,
+    HashMap<(RepoName, u64), BlockerState>,
+    Vec<(IssueKey, CandidateIssue)>,
+);
+
 /// Reads the deep facts of `round`'s issues.
 pub(super) async fn vet_round(
     remotes: &Remotes,
@@ -71,11 +85,7 @@ pub(super) async fn vet_round(
             .or_insert_with(|| (Vec::new(), std::mem::take(&mut g.permissions)));
         entry.0.push(issue);
     }
-    let labelled: Vec<(
-        RepoName,
-        HashMap<String, Permission>,
-        Result<Vec<Labelled>, RemoteError>,
-    )> = futures::stream::iter(work)
+    let labelled: Vec<LabelledRepo> = futures::stream::iter(work)
         .map(|(repo, (issues, mut permissions))| async move {
             let mut out = Vec::new();
             for issue in issues {
@@ -155,11 +165,7 @@ pub(super) async fn vet_round(
         }
         jobs.push((repo, cache, mine));
     }
-    let finished: Vec<(
-        RepoName,
-        HashMap<(RepoName, u64), BlockerState>,
-        Vec<(IssueKey, CandidateIssue)>,
-    )> = futures::stream::iter(jobs)
+    let finished: Vec<FinishedRepo> = futures::stream::iter(jobs)
         .map(|(repo, mut cache, mine)| async move {
             let mut out = Vec::new();
             for (l, extras) in mine {
