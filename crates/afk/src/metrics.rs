@@ -330,5 +330,38 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("afk_github_not_modified"), "{text}");
+        assert!(
+            text.contains("afk_github_rate_limit_cost{tick=\"poll\"} 12"),
+            "{text}"
+        );
+        assert!(!text.contains("afk_github_rate_limit_remaining"), "{text}");
+    }
+
+    #[test]
+    fn the_rate_limit_budget_becomes_gauges() {
+        let mut plan = Plan::new(TickKind::Watch, false, false);
+        plan.rate_limit = Some(afk_core::budget::BudgetStatus {
+            resource: "core".into(),
+            limit: 5000,
+            remaining: 900,
+            reset: chrono::DateTime::from_timestamp(1_700_003_600, 0).expect("time"),
+            reserve: 1000,
+            reserve_reached: true,
+        });
+        let stats = TickStats {
+            duration: Duration::from_secs(1),
+            finished_at: 1_700_000_000,
+            github_requests: Some(3),
+            github_not_modified: Some(1),
+        };
+        let text = render(&plan, &stats);
+        for line in [
+            "afk_github_rate_limit_remaining{tick=\"watch\",resource=\"core\"} 900",
+            "afk_github_rate_limit_limit{tick=\"watch\",resource=\"core\"} 5000",
+            "afk_github_rate_limit_reserve_reached{tick=\"watch\"} 1",
+            "afk_github_rate_limit_cost{tick=\"watch\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

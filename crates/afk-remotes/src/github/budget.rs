@@ -112,3 +112,30 @@ impl GitHub {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> u64 {
+        1_700_000_000 + secs
+    }
+
+    #[test]
+    fn the_newest_window_and_its_lowest_remaining_are_kept() {
+        let log = BudgetLog::default();
+        log.record("core".into(), 5000, 4000, at(3600));
+        // An answer to an earlier request arriving late: a budget only falls within a window.
+        log.record("core".into(), 5000, 4100, at(3600));
+        log.record("graphql".into(), 5000, 4990, at(3000));
+        let seen = log.all();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].resource, "core");
+        assert_eq!(seen[0].remaining, 4000);
+        // A stale window is ignored; a new window replaces the old one.
+        log.record("core".into(), 5000, 10, at(100));
+        assert_eq!(log.all()[0].remaining, 4000);
+        log.record("core".into(), 5000, 4999, at(7200));
+        assert_eq!(log.all()[0].remaining, 4999);
+    }
+}
