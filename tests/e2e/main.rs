@@ -4,6 +4,7 @@ mod adversarial;
 mod adversarial_hardening;
 mod adversarial_isolation;
 mod adversarial_vetting;
+mod budget;
 mod cache;
 mod crash;
 mod harness;

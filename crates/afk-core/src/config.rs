@@ -87,6 +87,10 @@ pub struct Limits {
     /// How long T3 may stay unreachable (as the watch tick sees it) before the fleet is paged
     /// once with a `t3-unreachable` doorbell.
     pub t3_outage_page_after: Duration,
+    /// The share of the tracker token's rate-limit budget (percent, 0 to 90) kept for
+    /// everything else that uses the same token: at or below it a tick stops gathering
+    /// (GitHub only; Forgejo reports no budget).
+    pub rate_limit_reserve_percent: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -372,6 +376,7 @@ impl Config {
                 max_dispatch_attempts: 3,
                 tick_deadline: Duration::from_secs(4 * 60),
                 t3_outage_page_after: Duration::from_secs(30 * 60),
+                rate_limit_reserve_percent: 20,
             },
             tracker: None,
             t3: None,

@@ -7,6 +7,7 @@
 
 pub mod applied;
 pub mod blockers;
+pub mod budget;
 pub mod ci;
 pub mod claim;
 pub mod comment;
@@ -16,6 +17,7 @@ pub mod evidence;
 pub mod facts;
 pub mod housekeeping;
 pub mod ids;
+pub mod lazy;
 pub mod machine;
 pub mod model;
 pub mod notice;

@@ -45,11 +45,15 @@ pub enum SkipReason {
     AtCapacity,
     T3Busy,
     LowerPriority,
+    /// A scheduled poll did not read the issue's deep facts: it could not win this tick.
+    NotVetted,
+    /// The tracker token's rate-limit budget is at the configured reserve.
+    RateLimitReserve,
 }
 
 impl SkipReason {
     /// Every skip reason, in declaration order.
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 14] = [
         SkipReason::KillSwitch,
         SkipReason::NotAllowlisted,
         SkipReason::RepoPaused,
@@ -62,6 +66,8 @@ impl SkipReason {
         SkipReason::AtCapacity,
         SkipReason::T3Busy,
         SkipReason::LowerPriority,
+        SkipReason::NotVetted,
+        SkipReason::RateLimitReserve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +84,8 @@ impl SkipReason {
             SkipReason::AtCapacity => "at-capacity",
             SkipReason::T3Busy => "t3-busy",
             SkipReason::LowerPriority => "lower-priority",
+            SkipReason::NotVetted => "not-vetted",
+            SkipReason::RateLimitReserve => "rate-limit-reserve",
         }
     }
 }
@@ -190,6 +198,10 @@ pub struct Plan {
     /// `[repos."o/r"]` section for a repo that is not allowlisted). Absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The tracker's rate-limit budget as last seen this tick, and whether the reserve was
+    /// reached. Absent where the tracker reports none (Forgejo) or nothing was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::budget::BudgetStatus>,
 }
 
 impl Plan {
@@ -205,6 +217,7 @@ impl Plan {
             effects: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            rate_limit: None,
         }
     }
 
@@ -255,6 +268,15 @@ pub fn render_text(plan: &Plan) -> String {
             "CLOCK PINNED to {} (simulation only)",
             now.to_rfc3339()
         );
+    }
+
+    if let Some(b) = &plan.rate_limit {
+        let reached = if b.reserve_reached {
+            " · RESERVE REACHED"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "{}{reached}", b.describe());
     }
 
     section(&mut out, "Dispatch", plan.dispatch.len());

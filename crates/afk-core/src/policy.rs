@@ -147,13 +147,13 @@ pub fn priority_of(labels: &[String], patterns: &[String]) -> Option<u32> {
 }
 
 /// One repo's facts, merged if the tick listed the repo more than once.
-struct RepoParts<'a> {
-    issues: Vec<&'a CandidateIssue>,
-    locked: Vec<IssueNumber>,
-    thread_running: bool,
+pub(crate) struct RepoParts<'a> {
+    pub(crate) issues: Vec<&'a CandidateIssue>,
+    pub(crate) locked: Vec<IssueNumber>,
+    pub(crate) thread_running: bool,
 }
 
-fn group_by_repo(facts: &PollFacts) -> BTreeMap<&RepoName, RepoParts<'_>> {
+pub(crate) fn group_by_repo(facts: &PollFacts) -> BTreeMap<&RepoName, RepoParts<'_>> {
     let mut repos: BTreeMap<&RepoName, RepoParts<'_>> = BTreeMap::new();
     for RepoFacts {
         repo,
@@ -243,7 +243,7 @@ fn select_in_repo(
 }
 
 /// Not enrolled, or paused by the operator.
-fn repo_gate(repo: &RepoName, config: &Config) -> Option<(SkipReason, String)> {
+pub(crate) fn repo_gate(repo: &RepoName, config: &Config) -> Option<(SkipReason, String)> {
     if !config.allowlist.contains(repo) {
         return Some((
             SkipReason::NotAllowlisted,
@@ -261,7 +261,7 @@ fn repo_gate(repo: &RepoName, config: &Config) -> Option<(SkipReason, String)> {
 }
 
 /// Why the repo's slot is taken, if it is.
-fn repo_busy(repo: &RepoName, parts: &RepoParts<'_>, config: &Config) -> Option<String> {
+pub(crate) fn repo_busy(repo: &RepoName, parts: &RepoParts<'_>, config: &Config) -> Option<String> {
     if !parts.locked.is_empty() {
         let issues: Vec<String> = parts.locked.iter().map(|n| format!("#{n}")).collect();
         return Some(format!(
@@ -282,7 +282,7 @@ fn repo_busy(repo: &RepoName, parts: &RepoParts<'_>, config: &Config) -> Option<
 
 /// The per-issue checks, in order; the first failure is the skip reason. On success
 /// returns the issue as a candidate winner of its repo.
-fn check_issue(
+pub(crate) fn check_issue(
     repo: &RepoName,
     issue: &CandidateIssue,
     config: &Config,
@@ -489,12 +489,12 @@ fn labeler_text(event: &LabelEvent, config: &Config) -> String {
     }
 }
 
-fn has_label(issue: &CandidateIssue, name: &str) -> bool {
+pub(crate) fn has_label(issue: &CandidateIssue, name: &str) -> bool {
     issue.labels.iter().any(|l| l.eq_ignore_ascii_case(name))
 }
 
 /// Sort key: most urgent first; a priority beats none; then FIFO; then number; then repo.
-fn urgency(w: &Winner) -> (bool, u32, Timestamp, IssueNumber, &RepoName) {
+pub(crate) fn urgency(w: &Winner) -> (bool, u32, Timestamp, IssueNumber, &RepoName) {
     (
         w.priority.is_none(),
         w.priority.unwrap_or(u32::MAX),

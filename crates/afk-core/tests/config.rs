@@ -117,6 +117,7 @@ fn no_file_and_no_env_is_shipped_closed_with_every_default() {
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(240),
             t3_outage_page_after: Duration::from_secs(30 * 60),
+            rate_limit_reserve_percent: 20,
         }
     );
     assert_eq!(c.workspace.root, PathBuf::from("/data/afk"));
@@ -192,6 +193,7 @@ fn the_shipped_example_parses_and_is_closed() {
         "max_dispatch_attempts",
         "tick_deadline",
         "t3_outage_page_after",
+        "rate_limit_reserve_percent",
         "bot_login",
         "web_url",
         "instance_id",
@@ -1229,4 +1231,21 @@ fn metrics_push_to_a_pushgateway_only_when_configured() {
     ] {
         assert!(parse(bad).is_err(), "{bad:?} must be refused");
     }
+}
+
+#[test]
+fn the_rate_limit_reserve_is_a_percentage_from_0_to_90() {
+    let default = parse("").expect("empty config");
+    assert_eq!(default.limits.rate_limit_reserve_percent, 20);
+    for ok in [0, 35, 90] {
+        let c = parse(&format!("[limits]\nrate_limit_reserve_percent = {ok}")).expect("valid");
+        assert_eq!(c.limits.rate_limit_reserve_percent, ok);
+    }
+    let err = refused("[limits]\nrate_limit_reserve_percent = 91");
+    assert_names(&err, "limits.rate_limit_reserve_percent", "91");
+    assert!(
+        refused("[limits]\nrate_limit_reserve_percent = -1")
+            .to_string()
+            .contains("rate_limit_reserve_percent")
+    );
 }

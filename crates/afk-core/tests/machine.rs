@@ -73,6 +73,7 @@ fn config() -> Config {
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(4 * 60),
             t3_outage_page_after: Duration::from_secs(30 * 60),
+            rate_limit_reserve_percent: 20,
         },
         tracker: None,
         t3: Some(T3Config {

@@ -231,6 +231,7 @@ fn test_config() -> Config {
             max_dispatch_attempts: 3,
             tick_deadline: Duration::from_secs(120),
             t3_outage_page_after: Duration::from_secs(30 * 60),
+            rate_limit_reserve_percent: 20,
         },
         tracker: None,
         t3: Some(T3Config {

@@ -5,6 +5,7 @@
 //! reqwest) rather than through octocrab, whose models reject real values (`write` permission,
 //! new timeline event names) and which edits comments with POST.
 
+mod budget;
 mod etag;
 mod etag_store;
 mod probe;

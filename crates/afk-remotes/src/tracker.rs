@@ -202,6 +202,35 @@ impl Tracker {
         }
     }
 
+    /// [`Tracker::issue_extras`] for several issues at once, in the order asked.
+    pub async fn issue_extras_many(
+        &self,
+        issues: &[(RepoName, IssueNumber)],
+    ) -> Result<Vec<IssueExtras>> {
+        let mut out = Vec::with_capacity(issues.len());
+        for (repo, number) in issues {
+            out.push(self.issue_extras(repo, *number).await?);
+        }
+        Ok(out)
+    }
+
+    /// The primary rate-limit budget seen so far this tick, per resource (GitHub; Forgejo
+    /// reports none, so the budget guard is inactive there).
+    pub fn rate_budgets(&self) -> Vec<afk_core::budget::RateBudget> {
+        match self {
+            Tracker::GitHub(c) => c.rate_budgets(),
+            Tracker::Forgejo(_) => Vec::new(),
+        }
+    }
+
+    /// Reads the budget without spending it (GitHub `GET /rate_limit`; nothing on Forgejo).
+    pub async fn read_rate_limit(&self) -> Result<()> {
+        match self {
+            Tracker::GitHub(c) => c.read_rate_limit().await,
+            Tracker::Forgejo(_) => Ok(()),
+        }
+    }
+
     /// One issue; `None` when it does not exist or cannot be seen.
     pub async fn issue(&self, repo: &RepoName, number: IssueNumber) -> Result<Option<Issue>> {
         match self {

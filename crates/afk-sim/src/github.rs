@@ -33,6 +33,7 @@ pub fn router(world: Arc<World>) -> Router {
     let r = |p: &str| format!("{REPO}{p}");
     Router::new()
         .route("/user", get(api::authenticated_user))
+        .route("/rate_limit", get(api::rate_limit))
         .route(REPO, get(api::get_repo))
         .route(&r("/labels"), get(api::repo_labels))
         .route(&r("/issues"), get(api::list_issues))

@@ -5,6 +5,7 @@
 //! prints the plan.
 
 pub mod apply;
+pub mod budget;
 pub mod check;
 pub mod cli;
 pub mod dispatch;
@@ -273,6 +274,7 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
             ),
         });
     }
+    budget::record(&config, &remotes, now, &mut plan);
     if !args.dry_run {
         // A dry run reads the cache but writes nothing anywhere, this file included.
         remotes.save_persistent_cache();

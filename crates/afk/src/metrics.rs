@@ -190,6 +190,40 @@ pub fn render(plan: &Plan, stats: &TickStats) -> String {
         .get_or_create(&l(&[]))
         .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+    if let Some(n) = stats.github_requests {
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_cost",
+            "Primary rate limit the last tick spent: GitHub requests not answered 304, a GraphQL \
+             query counted as one point",
+        )
+        .get_or_create(&l(&[]))
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    if let Some(b) = &plan.rate_limit {
+        let labels = l(&[("resource", &b.resource)]);
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_remaining",
+            "GitHub primary rate limit left at the end of the last tick (the tightest resource)",
+        )
+        .get_or_create(&labels)
+        .set(i64::try_from(b.remaining).unwrap_or(i64::MAX));
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_limit",
+            "GitHub primary rate limit per window (the tightest resource)",
+        )
+        .get_or_create(&labels)
+        .set(i64::try_from(b.limit).unwrap_or(i64::MAX));
+        gauge_family(
+            &mut r,
+            "afk_github_rate_limit_reserve_reached",
+            "1 when the last tick stopped at the rate-limit reserve",
+        )
+        .get_or_create(&l(&[]))
+        .set(i64::from(b.reserve_reached));
+    }
     let mut text = String::new();
     if let Err(e) = encode_registry(&mut text, &r) {
         tracing::warn!(error = %e, "cannot encode the metrics");
@@ -296,5 +330,38 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("afk_github_not_modified"), "{text}");
+        assert!(
+            text.contains("afk_github_rate_limit_cost{tick=\"poll\"} 12"),
+            "{text}"
+        );
+        assert!(!text.contains("afk_github_rate_limit_remaining"), "{text}");
+    }
+
+    #[test]
+    fn the_rate_limit_budget_becomes_gauges() {
+        let mut plan = Plan::new(TickKind::Watch, false, false);
+        plan.rate_limit = Some(afk_core::budget::BudgetStatus {
+            resource: "core".into(),
+            limit: 5000,
+            remaining: 900,
+            reset: chrono::DateTime::from_timestamp(1_700_003_600, 0).expect("time"),
+            reserve: 1000,
+            reserve_reached: true,
+        });
+        let stats = TickStats {
+            duration: Duration::from_secs(1),
+            finished_at: 1_700_000_000,
+            github_requests: Some(3),
+            github_not_modified: Some(1),
+        };
+        let text = render(&plan, &stats);
+        for line in [
+            "afk_github_rate_limit_remaining{tick=\"watch\",resource=\"core\"} 900",
+            "afk_github_rate_limit_limit{tick=\"watch\",resource=\"core\"} 5000",
+            "afk_github_rate_limit_reserve_reached{tick=\"watch\"} 1",
+            "afk_github_rate_limit_cost{tick=\"watch\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

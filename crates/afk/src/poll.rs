@@ -1,23 +1,24 @@
-//! The poll tick: gather the enrolled repos' ready issues, select with the core's
-//! policy, then claim and dispatch each winner in the crash-safe order the core planned.
+//! The poll tick: gather the enrolled repos' ready issues, read deep facts only for those that
+//! could win (every one in a dry run), select with the core's policy, then claim and dispatch
+//! each winner in the crash-safe order the core planned.
 
-use std::collections::{BTreeMap, HashMap};
+mod vet;
 
-use afk_core::blockers::{BlockerRef, blocker_refs};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use afk_core::config::Config;
-use afk_core::facts::{
-    Blocker, BlockerState, CandidateIssue, LabelEvent, Permission, PollFacts, RepoFacts,
-};
+use afk_core::facts::{BlockerState, Permission, PollFacts, RepoFacts};
 use afk_core::ids;
+use afk_core::lazy;
 use afk_core::model::{RepoName, Timestamp};
 use afk_core::plan::Plan;
-use afk_core::policy::{Winner, select};
+use afk_core::policy::Winner;
 use afk_remotes::error::RemoteError;
 use afk_remotes::t3::Fleet;
-use afk_remotes::tracker::{Issue, IssueExtras, IssueState};
+use afk_remotes::tracker::{Issue, IssueState};
 use futures::StreamExt;
 
-use crate::dispatch::{self, ClaimReport, permission_of};
+use crate::dispatch::{self, ClaimReport};
 use crate::remotes::Remotes;
 use crate::tick::{Tick, error};
 
@@ -27,9 +28,12 @@ struct Gathered {
     issues: BTreeMap<u64, Issue>,
     /// Permissions looked up this tick (reused for commenters of winners).
     permissions: HashMap<String, Permission>,
+    /// Blocker issues looked up this tick.
+    blockers: HashMap<(RepoName, u64), BlockerState>,
 }
 
-/// Runs the poll tick into `plan`.
+/// Runs the poll tick into `plan`: the cheap facts of every repo, then the deep facts of only
+/// the issues that could win (every issue in a dry run), then the claims.
 pub async fn tick(
     config: &Config,
     remotes: &Remotes,
@@ -46,6 +50,18 @@ pub async fn tick(
             return;
         }
     };
+    const STOPS: &str = "the poll reads no further and dispatches nothing this tick";
+    if let Err(e) = remotes.tracker.read_rate_limit().await {
+        plan.errors.push(error(
+            None,
+            None,
+            format!("nothing dispatched: the rate-limit budget is unknown: {e}"),
+        ));
+        return;
+    }
+    if crate::budget::reserve_reached(config, remotes, now, plan, STOPS) {
+        return;
+    }
     let results: Vec<(RepoName, Result<Gathered, RemoteError>)> =
         futures::stream::iter(config.allowlist.iter().cloned())
             .map(|repo| {
@@ -59,30 +75,72 @@ pub async fn tick(
             .collect()
             .await;
 
-    let mut repos = Vec::new();
     let mut gathered = BTreeMap::new();
-    let mut live_runs: u32 = 0;
+    let mut facts = PollFacts {
+        repos: Vec::new(),
+        live_runs: 0,
+        t3_busy_threads: u32::try_from(fleet.running_threads()).unwrap_or(u32::MAX),
+    };
     for (repo, result) in results {
         match result {
             Ok(g) => {
-                live_runs += u32::try_from(g.facts.locked_issues.len()).unwrap_or(u32::MAX);
-                repos.push(g.facts.clone());
+                facts.live_runs += u32::try_from(g.facts.locked_issues.len()).unwrap_or(u32::MAX);
+                facts.repos.push(g.facts.clone());
                 gathered.insert(repo, g);
             }
             Err(e) => {
                 // Unknown live runs: count the repo as holding its one slot (conservative).
-                live_runs += 1;
+                facts.live_runs += 1;
                 plan.errors.push(error(Some(&repo), None, e.to_string()));
             }
         }
     }
-    let facts = PollFacts {
-        repos,
-        live_runs,
-        t3_busy_threads: u32::try_from(fleet.running_threads()).unwrap_or(u32::MAX),
-    };
-    let selection = select(&facts, config);
+
+    // Deep facts in rounds: a scheduled poll reads only issues that could win (the core
+    // decides which); a dry run reads every issue, in one round, to explain each.
+    let mut vetted = BTreeSet::new();
+    let mut first = true;
+    loop {
+        let round = if plan.dry_run {
+            if first {
+                lazy::all_to_vet(&facts, config)
+            } else {
+                Vec::new()
+            }
+        } else {
+            lazy::next_round(&facts, &vetted, config)
+        };
+        first = false;
+        if round.is_empty() {
+            break;
+        }
+        if crate::budget::reserve_reached(config, remotes, now, plan, STOPS) {
+            return;
+        }
+        let (read, failed) =
+            vet::vet_round(remotes, config, &round, &mut gathered, concurrency).await;
+        for (repo, e) in failed {
+            facts.repos.retain(|r| r.repo != repo);
+            gathered.remove(&repo);
+            facts.live_runs += 1;
+            plan.errors.push(error(Some(&repo), None, e.to_string()));
+        }
+        for ((repo, number), candidate) in read {
+            for r in facts.repos.iter_mut().filter(|r| r.repo == repo) {
+                for i in r.issues.iter_mut().filter(|i| i.number == number) {
+                    *i = candidate.clone();
+                }
+            }
+            vetted.insert((repo, number));
+        }
+    }
+    let selection = lazy::select_vetted(&facts, &vetted, config);
     plan.skipped.extend(selection.skipped);
+    if !selection.winners.is_empty()
+        && crate::budget::reserve_reached(config, remotes, now, plan, STOPS)
+    {
+        return;
+    }
 
     let tick = Tick {
         config,
@@ -121,6 +179,8 @@ fn project_running(fleet: &Fleet, repo: &RepoName) -> bool {
         .any(|t| t.project_id == project && t.is_running())
 }
 
+/// The repo's cheap facts: its ready and locked issues, as the listings show them (no deep
+/// fact yet: see [`vet::vet_round`]).
 async fn gather_repo(
     config: &Config,
     remotes: &Remotes,
@@ -135,165 +195,17 @@ async fn gather_repo(
     let locked = tracker
         .list_issues(repo, &labels.in_progress, IssueState::All)
         .await?;
-    let mut permissions: HashMap<String, Permission> = HashMap::new();
-    let mut blocker_cache: HashMap<(RepoName, u64), BlockerState> = HashMap::new();
-    let mut candidates = Vec::new();
-    let paused = config.repo(repo).paused;
-    let bot = config
-        .tracker
-        .as_ref()
-        .map(|t| t.bot_login.trim())
-        .filter(|b| !b.is_empty());
-    for issue in &ready {
-        let cheap_skip = paused
-            || issue.is_pull_request
-            || !issue.open
-            || has_label(&issue.labels, &labels.human)
-            || has_label(&issue.labels, &labels.in_progress);
-        let mut candidate = CandidateIssue {
-            number: issue.number,
-            title: issue.title.clone(),
-            is_pull_request: issue.is_pull_request,
-            open: issue.open,
-            labels: issue.labels.clone(),
-            ready_label: None,
-            body_edited_at: None,
-            title_edited_at: None,
-            updated_at: None,
-            activity_after_label: Vec::new(),
-            blockers: Vec::new(),
-        };
-        let change = if cheap_skip {
-            None
-        } else {
-            tracker
-                .latest_labeling(repo, issue.number, &labels.ready)
-                .await?
-        };
-        if let Some(change) = change {
-            let permission = permission_of(remotes, repo, &change.actor, &mut permissions).await?;
-            let listed_bot = change.actor_is_bot
-                && config
-                    .trusted_bots
-                    .iter()
-                    .any(|b| b.eq_ignore_ascii_case(change.actor.as_str()));
-            let own = bot.is_some_and(|b| b.eq_ignore_ascii_case(change.actor.as_str().trim()));
-            // Edits and blockers only matter for a labeler who may arm the issue: the policy
-            // skips anyone else first, so reading them would be wasted requests.
-            if !own && (listed_bot || (!change.actor_is_bot && permission.may_arm())) {
-                let extras = tracker.issue_extras(repo, issue.number).await?;
-                candidate.body_edited_at = extras.body_edited_at;
-                if !extras.body_edit_time_known {
-                    candidate.updated_at = Some(issue.updated_at);
-                }
-                candidate.blockers =
-                    resolve_blockers(remotes, repo, &issue.body, &mut blocker_cache).await;
-                add_linked_blockers(&mut candidate.blockers, repo, &extras);
-            }
-            candidate.title_edited_at = change.title_changed_after;
-            candidate.activity_after_label = change.activity_after.clone();
-            candidate.ready_label = Some(LabelEvent {
-                actor: change.actor.clone(),
-                actor_is_bot: change.actor_is_bot,
-                at: change.at,
-                permission,
-            });
-        }
-        candidates.push(candidate);
-    }
     Ok(Gathered {
         facts: RepoFacts {
             repo: repo.clone(),
-            issues: candidates,
+            issues: ready.iter().map(vet::listed).collect(),
             locked_issues: locked.iter().map(|i| i.number).collect(),
             t3_thread_running,
         },
         issues: ready.into_iter().map(|i| (i.number, i)).collect(),
-        permissions,
+        permissions: HashMap::new(),
+        blockers: HashMap::new(),
     })
-}
-
-fn has_label(labels: &[String], name: &str) -> bool {
-    labels.iter().any(|l| l.eq_ignore_ascii_case(name))
-}
-
-/// Resolves every blocker reference; anything that cannot be read blocks (fail closed).
-async fn resolve_blockers(
-    remotes: &Remotes,
-    home: &RepoName,
-    body: &str,
-    cache: &mut HashMap<(RepoName, u64), BlockerState>,
-) -> Vec<Blocker> {
-    let mut out = Vec::new();
-    for r in blocker_refs(body, home) {
-        let reference = r.display(home);
-        let state = match &r {
-            BlockerRef::Malformed(s) => {
-                BlockerState::Unresolvable(format!("not an issue reference: {s}"))
-            }
-            BlockerRef::Issue { repo, number } => {
-                let key = (repo.clone(), *number);
-                match cache.get(&key) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = match remotes.tracker.issue(repo, *number).await {
-                            Ok(Some(i)) if i.open => BlockerState::Open,
-                            Ok(Some(_)) => BlockerState::Closed,
-                            Ok(None) => {
-                                BlockerState::Unresolvable("no such issue (or no access)".into())
-                            }
-                            Err(e) => BlockerState::Unresolvable(e.to_string()),
-                        };
-                        cache.insert(key, s.clone());
-                        s
-                    }
-                }
-            }
-        };
-        out.push(Blocker { reference, state });
-    }
-    out
-}
-
-/// Adds the forge's native "blocked by" links not already named in the body. Links the forge
-/// did not list are unknown, so they block (fail closed).
-fn add_linked_blockers(blockers: &mut Vec<Blocker>, home: &RepoName, extras: &IssueExtras) {
-    for link in &extras.linked_blockers {
-        let reference = match link.repo.parse::<RepoName>() {
-            Ok(r) => BlockerRef::Issue {
-                repo: r,
-                number: link.number,
-            }
-            .display(home),
-            Err(_) => format!("{}#{}", link.repo, link.number),
-        };
-        if blockers.iter().any(|b| b.reference == reference) {
-            continue;
-        }
-        let state = if link.open {
-            BlockerState::Open
-        } else {
-            BlockerState::Closed
-        };
-        blockers.push(Blocker {
-            reference: format!("{reference} (linked)"),
-            state,
-        });
-    }
-    if extras.unlisted_blockers > 0 {
-        blockers.push(Blocker {
-            reference: format!("{} more linked issue(s)", extras.unlisted_blockers),
-            state: BlockerState::Unresolvable("the forge did not list them".into()),
-        });
-    }
-    if extras.hidden_blockers > 0 {
-        blockers.push(Blocker {
-            reference: format!("{} linked issue(s) afk cannot see", extras.hidden_blockers),
-            state: BlockerState::Unresolvable(
-                "afk's token cannot read them; give it access or remove the link".into(),
-            ),
-        });
-    }
 }
 
 /// Claims one winner with what its repo's gathering found.

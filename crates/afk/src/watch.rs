@@ -39,6 +39,10 @@ pub struct RunReport {
     pub tracked: Option<(RunRecord, u64)>,
 }
 
+/// What the watch stops doing at the rate-limit reserve.
+const RESERVE_STOPS: &str =
+    "the watch reads no further live run this tick; runs already read are finished";
+
 /// Runs the watch tick into `plan`.
 pub async fn tick(
     config: &Config,
@@ -64,6 +68,22 @@ pub async fn tick(
         dry_run: plan.dry_run,
     };
     let tick = &tick;
+    // The rate-limit reserve: the watch reads no further run once it is reached, but finishes
+    // every run it has read (its verdict, lock release and doorbells are written).
+    if let Err(e) = remotes.tracker.read_rate_limit().await {
+        plan.errors.push(ErrorEntry {
+            public: None,
+            repo: None,
+            issue: None,
+            run: None,
+            error: format!(
+                "the rate-limit budget is unknown (the answers' own figures still guard): {e}"
+            ),
+        });
+    }
+    if crate::budget::reserve_reached(config, remotes, now, plan, RESERVE_STOPS) {
+        return;
+    }
     let repos: Vec<(RepoName, Result<Vec<Issue>, RemoteError>)> =
         futures::stream::iter(config.allowlist.iter().cloned())
             .map(|repo| async move {
@@ -90,11 +110,20 @@ pub async fn tick(
         }
     }
     live_issues.sort_by(|a, b| (&a.0, a.1.number).cmp(&(&b.0, b.1.number)));
+    let unread = std::sync::atomic::AtomicUsize::new(0);
+    let unread = &unread;
     let mut reports: Vec<RunReport> = futures::stream::iter(live_issues)
-        .map(|(repo, issue)| async move { watch_run(tick, &repo, &issue).await })
+        .map(|(repo, issue)| async move {
+            if crate::budget::at_reserve(config, remotes, now) {
+                unread.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return RunReport::default();
+            }
+            watch_run(tick, &repo, &issue).await
+        })
         .buffered(concurrency.max(1))
         .collect()
         .await;
+    let unread = unread.load(std::sync::atomic::Ordering::SeqCst);
     let mut live = BTreeSet::new();
     let mut tracked = Vec::new();
     for r in reports.drain(..) {
@@ -107,7 +136,15 @@ pub async fn tick(
     if let Some(error) = &tick.t3_unreachable {
         page_t3_outage(tick, error, &tracked, plan).await;
     }
-    crate::housekeeping::run(tick, &live, plan).await;
+    if unread > 0 {
+        let stops = format!(
+            "{unread} live run(s) not read this tick ({RESERVE_STOPS}); workspace housekeeping \
+             waits for a tick that sees every live run"
+        );
+        crate::budget::reserve_reached(config, remotes, now, plan, &stops);
+    } else {
+        crate::housekeeping::run(tick, &live, plan).await;
+    }
 }
 
 fn issue_facts(issue: &Issue) -> IssueFacts {

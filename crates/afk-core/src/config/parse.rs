@@ -311,6 +311,16 @@ fn limits(c: &mut Config, l: RawLimits) -> Result<(), ConfigError> {
     if let Some(v) = l.max_dispatch_attempts {
         m.max_dispatch_attempts = at_least_one("limits.max_dispatch_attempts", v)?;
     }
+    if let Some(v) = l.rate_limit_reserve_percent {
+        if v > 90 {
+            return Err(invalid_number(
+                "limits.rate_limit_reserve_percent",
+                v,
+                "a whole percentage from 0 to 90",
+            ));
+        }
+        m.rate_limit_reserve_percent = v;
+    }
     if let Some(v) = l.max_budget_usd {
         if !v.is_finite() || v <= 0.0 {
             return Err(invalid_number(

@@ -52,6 +52,7 @@ pub(super) struct RawLimits {
     pub(super) max_dispatch_attempts: Option<u32>,
     pub(super) tick_deadline: Option<String>,
     pub(super) t3_outage_page_after: Option<String>,
+    pub(super) rate_limit_reserve_percent: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

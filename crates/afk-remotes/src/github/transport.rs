@@ -11,6 +11,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 
+use super::budget::BudgetLog;
 use super::etag::{EtagCache, Validator};
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::retry::{self, Verdict};
@@ -105,6 +106,8 @@ pub(super) struct Transport {
     client: reqwest::Client,
     etags: Arc<Mutex<EtagCache>>,
     counters: Arc<Counters>,
+    /// The primary budget the answers report (`x-ratelimit-*`), per resource.
+    pub budgets: BudgetLog,
 }
 
 fn lock(m: &Mutex<EtagCache>) -> MutexGuard<'_, EtagCache> {
@@ -142,6 +145,7 @@ impl Transport {
                 costed: AtomicU64::new(0),
                 not_modified: AtomicU64::new(0),
             }),
+            budgets: BudgetLog::default(),
         })
     }
 
@@ -244,6 +248,7 @@ impl Transport {
         accept: &[u16],
         resp: Response,
     ) -> Verdict<Answer> {
+        self.budgets.note(&resp);
         if resp.status == 304 {
             self.counters.not_modified.fetch_add(1, Ordering::SeqCst);
         } else {

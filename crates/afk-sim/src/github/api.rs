@@ -25,6 +25,30 @@ pub async fn authenticated_user(cx: Ctx) -> Response {
     cx.run(|_, call| Ok(json_response(StatusCode::OK, &render::user(&call.actor()))))
 }
 
+/// `GET /rate_limit` (GitHub REST docs, "Get rate limit status for the authenticated user"):
+/// every resource's budget under `resources`, plus the deprecated `rate` (a copy of `core`).
+/// "Accessing this endpoint does not count against your REST API rate limit": the gate neither
+/// charges nor refuses it. The simulator keeps one budget, reported for `core` and `graphql`.
+pub async fn rate_limit(cx: Ctx) -> Response {
+    cx.run(|st, call| {
+        st.rate.refresh(call.now);
+        let r = &st.rate;
+        let one = json!({
+            "limit": r.limit,
+            "used": r.limit - r.remaining.min(r.limit),
+            "remaining": r.remaining,
+            "reset": r.reset,
+        });
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "resources": {"core": one.clone(), "graphql": one.clone()},
+                "rate": one,
+            }),
+        ))
+    })
+}
+
 /// `GET /repos/{owner}/{repo}/labels`: the repo's labels, paginated. GitHub creates a label
 /// in the repo when it is first added to an issue and keeps it after it is removed, so the
 /// repo's labels are every label any of its issues carries or ever carried.

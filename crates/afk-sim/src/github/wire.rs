@@ -222,6 +222,8 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
                 .to_owned()
         });
     let is_get = req.method() == Method::GET;
+    // `GET /rate_limit` costs nothing and answers even with the budget spent (see the handler).
+    let free = is_get && req.uri().path() == "/rate_limit";
     let conditional = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -251,7 +253,7 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
             return resp;
         }
         let exhausted = st.rate.remaining == 0;
-        if exhausted && !(is_get && conditional.is_some()) {
+        if exhausted && !free && !(is_get && conditional.is_some()) {
             return rate_limited(&st.rate, resource);
         }
         req.extensions_mut().insert(Caller(login));
@@ -286,10 +288,12 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
             parts.headers.insert(header::ETAG, v);
         }
     }
-    if exhausted {
+    if exhausted && !free {
         return rate_limited(&st.rate, resource);
     }
-    st.rate.remaining = st.rate.remaining.saturating_sub(1);
+    if !free {
+        st.rate.remaining = st.rate.remaining.saturating_sub(1);
+    }
     let mut resp = Response::from_parts(parts, Body::from(bytes));
     rate_headers(&mut resp, &st.rate, resource);
     resp
