@@ -148,6 +148,9 @@ async fn gather_repo(
         .as_ref()
         .map(|t| t.bot_login.trim())
         .filter(|b| !b.is_empty());
+    // Candidates (indices, one per ready issue) whose edits and blockers are read below, all
+    // in one batch (GitHub: one GraphQL query per 100 issues).
+    let mut deep: Vec<usize> = Vec::new();
     for issue in &ready {
         let cheap_skip = paused
             || issue.is_pull_request
@@ -185,14 +188,7 @@ async fn gather_repo(
             // Edits and blockers only matter for a labeler who may arm the issue: the policy
             // skips anyone else first, so reading them would be wasted requests.
             if !own && (listed_bot || (!change.actor_is_bot && permission.may_arm())) {
-                let extras = tracker.issue_extras(repo, issue.number).await?;
-                candidate.body_edited_at = extras.body_edited_at;
-                if !extras.body_edit_time_known {
-                    candidate.updated_at = Some(issue.updated_at);
-                }
-                candidate.blockers =
-                    resolve_blockers(remotes, repo, &issue.body, &mut blocker_cache).await;
-                add_linked_blockers(&mut candidate.blockers, repo, &extras);
+                deep.push(candidates.len());
             }
             candidate.title_edited_at = change.title_changed_after;
             candidate.activity_after_label = change.activity_after.clone();
@@ -204,6 +200,20 @@ async fn gather_repo(
             });
         }
         candidates.push(candidate);
+    }
+    let keys: Vec<_> = deep
+        .iter()
+        .map(|&k| (repo.clone(), ready[k].number))
+        .collect();
+    let extras = tracker.issue_extras_many(&keys).await?;
+    for (&k, extras) in deep.iter().zip(&extras) {
+        let (issue, candidate) = (&ready[k], &mut candidates[k]);
+        candidate.body_edited_at = extras.body_edited_at;
+        if !extras.body_edit_time_known {
+            candidate.updated_at = Some(issue.updated_at);
+        }
+        candidate.blockers = resolve_blockers(remotes, repo, &issue.body, &mut blocker_cache).await;
+        add_linked_blockers(&mut candidate.blockers, repo, extras);
     }
     Ok(Gathered {
         facts: RepoFacts {
@@ -277,6 +287,14 @@ async fn resolve_blockers(
 /// Adds the forge's native "blocked by" links not already named in the body. Links the forge
 /// did not list are unknown, so they block (fail closed).
 fn add_linked_blockers(blockers: &mut Vec<Blocker>, home: &RepoName, extras: &IssueExtras) {
+    if let Some(why) = &extras.unreadable {
+        // The forge answered for other issues but not this one: nothing is known, it blocks.
+        blockers.push(Blocker {
+            reference: "this issue's edits and linked issues".into(),
+            state: BlockerState::Unresolvable(why.clone()),
+        });
+        return;
+    }
     for link in &extras.linked_blockers {
         let reference = match link.repo.parse::<RepoName>() {
             Ok(r) => BlockerRef::Issue {
