@@ -48,6 +48,10 @@ pub struct TickStats {
     pub github_requests: Option<u64>,
     /// GitHub requests answered 304 (free).
     pub github_not_modified: Option<u64>,
+    /// GitHub GraphQL points the tick spent (its queries' `rateLimit.cost`; `None` on Forgejo).
+    pub github_graphql_points: Option<u64>,
+    /// GitHub GraphQL points left in the hour after the tick's last priced query.
+    pub github_graphql_remaining: Option<u64>,
 }
 
 fn tick_name(tick: TickKind) -> &'static str {
@@ -190,6 +194,24 @@ pub fn render(plan: &Plan, stats: &TickStats) -> String {
         .get_or_create(&l(&[]))
         .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+    for (name, help, value) in [
+        (
+            "afk_github_graphql_points",
+            "GitHub GraphQL points the last tick spent (its own budget, apart from REST requests)",
+            stats.github_graphql_points,
+        ),
+        (
+            "afk_github_graphql_remaining",
+            "GitHub GraphQL points left in the hour after the last tick's last query",
+            stats.github_graphql_remaining,
+        ),
+    ] {
+        if let Some(n) = value {
+            gauge_family(&mut r, name, help)
+                .get_or_create(&l(&[]))
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
     let mut text = String::new();
     if let Err(e) = encode_registry(&mut text, &r) {
         tracing::warn!(error = %e, "cannot encode the metrics");
@@ -275,6 +297,8 @@ mod tests {
                 finished_at: 1_700_000_000,
                 github_requests: Some(12),
                 github_not_modified: None,
+                github_graphql_points: Some(3),
+                github_graphql_remaining: None,
             },
         );
         assert!(text.contains("# TYPE afk_tick_failed gauge"), "{text}");
@@ -296,5 +320,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("afk_github_not_modified"), "{text}");
+        assert!(
+            text.contains("afk_github_graphql_points{tick=\"poll\"} 3"),
+            "{text}"
+        );
+        assert!(!text.contains("afk_github_graphql_remaining"), "{text}");
     }
 }
