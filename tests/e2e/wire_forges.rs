@@ -1,6 +1,6 @@
 //! Wire facts of the real forges that the simulators once glossed over, end to end: Forgejo's
-//! per-page timeline count, Forgejo silently dropping unknown label names, and a GitHub server
-//! whose GraphQL schema has no issue dependencies.
+//! per-page timeline count, Forgejo silently dropping unknown label names, a GitHub server
+//! whose GraphQL schema has no issue dependencies, and GitHub's GraphQL priced in points.
 
 use afk_core::record::Verdict;
 use afk_sim::driver::Tick;
@@ -139,4 +139,47 @@ async fn github_without_blocked_by_in_its_schema_still_dispatches_and_honours_bo
         p.stderr
     );
     assert!(h.has_label(&repo, n, LOCK));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_the_vetted_issues_of_a_repo_share_one_graphql_query_and_one_point() {
+    let h = Harness::new("landed").await;
+    let (repo, n) = h.repo();
+    let now = h.world.sim.now();
+    let blocked = {
+        let mut gh = lock(&h.world.github);
+        let mut ready = Vec::new();
+        for title in ["Second task", "Third task", "Blocked task"] {
+            let k = gh
+                .add_issue(&repo, title, None, MAINTAINER, false, now)
+                .expect("issue");
+            gh.label_issue(&repo, k, READY, Actor::user(MAINTAINER), now)
+                .expect("label");
+            ready.push(k);
+        }
+        let design = gh
+            .add_issue(&repo, "Design first", None, MAINTAINER, false, now)
+            .expect("issue");
+        gh.block(&repo, ready[2], (&repo, design)).expect("block");
+        ready[2]
+    };
+    h.reset_log();
+    let before = afk_sim::github::rate_used(&h.world);
+    let p = h.tick(Tick::Poll).await;
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(dispatched(plan(&p)), vec![n], "{}", plan(&p));
+    assert_eq!(
+        skip_reason(plan(&p), blocked).as_deref(),
+        Some("blocked"),
+        "{}",
+        plan(&p)
+    );
+    let queries = h
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/graphql")
+        .count();
+    assert_eq!(queries, 1, "four vetted issues, one query");
+    let after = afk_sim::github::rate_used(&h.world);
+    assert_eq!(after.1 - before.1, 1, "one GraphQL point for the repo");
 }

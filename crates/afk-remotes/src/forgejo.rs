@@ -350,6 +350,7 @@ impl Forgejo {
                 .collect(),
             unlisted_blockers: 0,
             hidden_blockers: 0,
+            unreadable: None,
         })
     }
 

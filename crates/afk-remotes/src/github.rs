@@ -1,5 +1,6 @@
 //! The GitHub tracker and CI client: issues, label events, collaborator permissions, comments,
-//! commits and CI results over the REST API (plus one GraphQL query for body edits).
+//! commits and CI results over the REST API, plus batched GraphQL queries for body edit times
+//! and native blockers (`graphql`).
 //!
 //! Wire facts it is built against: the shared remotes notes, §A. It speaks HTTP itself (over
 //! reqwest) rather than through octocrab, whose models reject real values (`write` permission,
@@ -8,6 +9,8 @@
 mod budget;
 mod etag;
 mod etag_store;
+mod extras;
+mod graphql;
 mod probe;
 mod transport;
 mod wire;
@@ -16,8 +19,8 @@ use afk_core::config::CiProvider;
 use afk_core::evidence::CloseReason;
 use afk_core::facts::Permission;
 use afk_core::model::{IssueNumber, RepoName, Timestamp};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
@@ -25,14 +28,14 @@ use serde_json::{Value, json};
 
 use crate::error::{ErrorKind, RemoteError, Result};
 use crate::http::{RetryPolicy, SecretFile};
-use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueExtras, IssueState, LabelChange};
+use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueState, LabelChange};
 
 pub use etag::EtagCache;
 pub use etag_store::EtagStore;
+pub use graphql::{GraphqlCost, MAX_ISSUES_PER_QUERY};
 use transport::{Answer, REMOTE, Transport};
 use wire::{
-    CheckRuns, CombinedStatus, GraphqlAnswer, WireComment, WireCommit, WireIssue, WirePermission,
-    WorkflowRuns,
+    CheckRuns, CombinedStatus, WireComment, WireCommit, WireIssue, WirePermission, WorkflowRuns,
 };
 
 /// The first wait after a secondary rate limit without `retry-after` (a 403/429 without
@@ -42,22 +45,17 @@ use wire::{
 /// as rate limited and the next tick continues.
 pub const SECONDARY_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The one GraphQL query afk sends: the body's last edit and the native blockers.
-const EXTRAS_QUERY: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { issue(number: $number) { lastEditedAt blockedBy(first: 50) { totalCount nodes { number state repository { nameWithOwner } } } } } }";
-
-/// The same without `blockedBy`, for servers whose schema has no issue dependencies (GitHub
-/// Enterprise Server versions before them answer the full query with an `undefinedField`
-/// error and no data).
-const EXTRAS_QUERY_NO_BLOCKED_BY: &str = "query($owner: String!, $name: String!, $number: Int!) { repository(owner: $owner, name: $name) { issue(number: $number) { lastEditedAt } } }";
-
 /// GitHub client (transport, auth, the operations afk needs). Clones share the ETag cache, the
-/// request counters and what was learnt about the server's GraphQL schema.
+/// request counters, the GraphQL points spent and what was learnt about the server's GraphQL
+/// schema.
 #[derive(Debug, Clone)]
 pub struct GitHub {
     http: Transport,
     /// Set once the server refused `Issue.blockedBy` as an unknown field: later queries leave
     /// it out (learnt once per client, that is once per tick).
     no_blocked_by: Arc<AtomicBool>,
+    /// GraphQL points this client spent (one client per tick).
+    graphql_cost: Arc<Mutex<GraphqlCost>>,
 }
 
 fn enc(s: &str) -> String {
@@ -83,6 +81,7 @@ impl GitHub {
         Ok(GitHub {
             http: Transport::new(api_url, token, policy)?,
             no_blocked_by: Arc::new(AtomicBool::new(false)),
+            graphql_cost: Arc::new(Mutex::new(GraphqlCost::default())),
         })
     }
 
@@ -106,6 +105,15 @@ impl GitHub {
     /// Conditional requests answered `304 Not Modified` (free of primary rate limit).
     pub fn requests_not_modified(&self) -> u64 {
         self.http.not_modified()
+    }
+
+    /// GraphQL queries sent and the points they cost (from each answer's `rateLimit`), and
+    /// the newest `remaining`: what this client (tick) spent of the separate GraphQL budget.
+    pub fn graphql_cost(&self) -> GraphqlCost {
+        self.graphql_cost
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     pub fn api_url(&self) -> &str {
@@ -222,94 +230,6 @@ impl GitHub {
                 "GitHub knows no user {login} with access to {repo} (404)"
             )),
         })
-    }
-
-    /// When the issue body was last edited (GraphQL `lastEditedAt`; `None` if never) and the
-    /// issues it is blocked by (`blockedBy`, GitHub's native dependencies, at most 50 per
-    /// issue), in one GraphQL query.
-    ///
-    /// A server whose schema has no `Issue.blockedBy` (older GitHub Enterprise Server) answers
-    /// with an `undefinedField` error: the first such answer is logged once, naming the
-    /// server, and this and every later query of this client go without it (body `Blocked by`
-    /// references still count). A blocker the token cannot see comes back as a `null` node
-    /// with a `NOT_FOUND` error: it is counted in [`IssueExtras::hidden_blockers`] (it blocks),
-    /// not an error.
-    pub async fn issue_extras(&self, repo: &RepoName, number: IssueNumber) -> Result<IssueExtras> {
-        if !self.no_blocked_by.load(Ordering::SeqCst) {
-            let gql = self.extras_query(repo, number, EXTRAS_QUERY).await?;
-            if !gql.lacks_issue_field("blockedBy") {
-                return self.extras_from(gql, repo, number, "lastEditedAt, blockedBy");
-            }
-            if !self.no_blocked_by.swap(true, Ordering::SeqCst) {
-                tracing::warn!(
-                    remote = REMOTE,
-                    server = %self.http.api(),
-                    "the GitHub server at {} has no issue dependencies in its GraphQL schema \
-                     (Issue.blockedBy is unknown); native \"blocked by\" links are not read \
-                     this tick, body \"Blocked by\" references still are",
-                    self.http.api()
-                );
-            }
-        }
-        let gql = self
-            .extras_query(repo, number, EXTRAS_QUERY_NO_BLOCKED_BY)
-            .await?;
-        self.extras_from(gql, repo, number, "lastEditedAt")
-    }
-
-    async fn extras_query(
-        &self,
-        repo: &RepoName,
-        number: IssueNumber,
-        query: &str,
-    ) -> Result<GraphqlAnswer> {
-        let body = json!({
-            "query": query,
-            "variables": {"owner": repo.owner(), "name": repo.name(), "number": number},
-        });
-        let url = self.http.graphql_url();
-        let answer = self
-            .http
-            .send(Method::POST, &url, Some(&body), &[200], true)
-            .await?;
-        answer.json()
-    }
-
-    fn extras_from(
-        &self,
-        gql: GraphqlAnswer,
-        repo: &RepoName,
-        number: IssueNumber,
-        fields: &str,
-    ) -> Result<IssueExtras> {
-        let what = format!(
-            "{} ({repo}#{number} {fields})",
-            self.http.describe(&Method::POST, &self.http.graphql_url())
-        );
-        if let Some(errors) = gql.errors() {
-            return Err(RemoteError::new(
-                REMOTE,
-                what,
-                ErrorKind::Status {
-                    status: 200,
-                    detail: format!("GraphQL errors: {errors}"),
-                },
-            ));
-        }
-        let issue = gql
-            .data
-            .and_then(|mut d| d.pointer_mut("/repository/issue").map(Value::take))
-            .filter(|i| !i.is_null())
-            .ok_or_else(|| {
-                RemoteError::new(
-                    REMOTE,
-                    what.clone(),
-                    ErrorKind::Decode("no repository.issue in the GraphQL answer".into()),
-                )
-            })?;
-        serde_json::from_value::<wire::GraphqlIssue>(issue)
-            .map(wire::GraphqlIssue::into_extras)
-            .map_err(|e| RemoteError::new(REMOTE, what, ErrorKind::Decode(e.to_string())))
     }
 
     /// One issue (or pull request); `None` when it does not exist (404) or was deleted (410).

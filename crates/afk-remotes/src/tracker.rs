@@ -101,6 +101,23 @@ pub struct IssueExtras {
     /// Linked blockers the forge listed but afk's token cannot see (GitHub: a `null` node with
     /// a `NOT_FOUND` error): unknown, so they block.
     pub hidden_blockers: u64,
+    /// Set when a batched read answered for other issues but not this one (GitHub: an error
+    /// naming this issue, e.g. `NOT_FOUND` for an issue deleted or transferred since it was
+    /// listed): why, naming the remote and the issue. Nothing else is known, so such an issue
+    /// also counts one hidden blocker and no known body edit time: a reader that looks only
+    /// at the blockers still cannot arm it.
+    pub unreadable: Option<String>,
+}
+
+impl IssueExtras {
+    /// The extras of an issue the forge did not answer for (see [`IssueExtras::unreadable`]).
+    pub fn unreadable(why: String) -> IssueExtras {
+        IssueExtras {
+            hidden_blockers: 1,
+            unreadable: Some(why),
+            ..IssueExtras::default()
+        }
+    }
 }
 
 /// One native "blocked by" link.
@@ -202,16 +219,24 @@ impl Tracker {
         }
     }
 
-    /// [`Tracker::issue_extras`] for several issues at once, in the order asked.
+    /// [`Tracker::issue_extras`] of many issues, in the order given (GitHub: one GraphQL
+    /// query per 100 issues, across repos; Forgejo: one read per issue). An issue the forge
+    /// did not answer for while it answered for others comes back
+    /// [`IssueExtras::unreadable`]; a failure of the whole read is an error.
     pub async fn issue_extras_many(
         &self,
-        issues: &[(RepoName, IssueNumber)],
+        items: &[(RepoName, IssueNumber)],
     ) -> Result<Vec<IssueExtras>> {
-        let mut out = Vec::with_capacity(issues.len());
-        for (repo, number) in issues {
-            out.push(self.issue_extras(repo, *number).await?);
+        match self {
+            Tracker::GitHub(c) => c.issue_extras_many(items).await,
+            Tracker::Forgejo(c) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (repo, number) in items {
+                    out.push(c.issue_extras(repo, *number).await?);
+                }
+                Ok(out)
+            }
         }
-        Ok(out)
     }
 
     /// The primary rate-limit budget seen so far this tick, per resource (GitHub; Forgejo

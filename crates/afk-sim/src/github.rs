@@ -25,7 +25,7 @@ pub use model::{
     Actor, CheckRun, Comment, Commit, CommitStatus, Event, Issue, RateBudget, Repo, Role,
     WorkflowRun,
 };
-pub use state::{State, closing_references, push_commit};
+pub use state::{State, closing_references, push_commit, rate_used};
 
 /// The remote's API as afk sees it.
 pub fn router(world: Arc<World>) -> Router {

@@ -182,11 +182,18 @@ async fn push_metrics(
         }
         _ => (None, None),
     };
+    let graphql = match tracker {
+        Some(afk_remotes::tracker::Tracker::GitHub(g)) => Some(g.graphql_cost()),
+        _ => None,
+    };
     let stats = metrics::TickStats {
         duration: started.elapsed(),
         finished_at: now.timestamp(),
         github_requests,
         github_not_modified,
+        github_graphql_points: graphql.as_ref().map(|c| c.points),
+        github_graphql_queries: graphql.as_ref().map(|c| c.queries),
+        github_graphql_remaining: graphql.and_then(|c| c.remaining),
     };
     metrics::push(m, plan, &stats).await;
 }

@@ -48,6 +48,23 @@ pub struct TickStats {
     pub github_requests: Option<u64>,
     /// GitHub requests answered 304 (free).
     pub github_not_modified: Option<u64>,
+    /// GitHub GraphQL points the tick spent (its queries' `rateLimit.cost`; `None` on Forgejo).
+    pub github_graphql_points: Option<u64>,
+    /// GitHub GraphQL points left in the hour after the tick's last priced query.
+    pub github_graphql_remaining: Option<u64>,
+    /// GitHub GraphQL queries the tick sent (counted in `github_requests` too).
+    pub github_graphql_queries: Option<u64>,
+}
+
+impl TickStats {
+    /// The tick's GitHub rate-limit cost: REST requests not answered 304, plus GraphQL points
+    /// (a GraphQL query is priced in points from its own budget, not as a request).
+    pub fn rate_limit_cost(&self) -> Option<u64> {
+        let requests = self.github_requests?;
+        let queries = self.github_graphql_queries.unwrap_or(0);
+        let points = self.github_graphql_points.unwrap_or(0);
+        Some(requests.saturating_sub(queries) + points)
+    }
 }
 
 fn tick_name(tick: TickKind) -> &'static str {
@@ -190,12 +207,12 @@ pub fn render(plan: &Plan, stats: &TickStats) -> String {
         .get_or_create(&l(&[]))
         .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
-    if let Some(n) = stats.github_requests {
+    if let Some(n) = stats.rate_limit_cost() {
         gauge_family(
             &mut r,
             "afk_github_rate_limit_cost",
-            "Primary rate limit the last tick spent: GitHub requests not answered 304, a GraphQL \
-             query counted as one point",
+            "Rate limit the last tick spent: GitHub REST requests not answered 304, plus GraphQL \
+             points",
         )
         .get_or_create(&l(&[]))
         .set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -223,6 +240,24 @@ pub fn render(plan: &Plan, stats: &TickStats) -> String {
         )
         .get_or_create(&l(&[]))
         .set(i64::from(b.reserve_reached));
+    }
+    for (name, help, value) in [
+        (
+            "afk_github_graphql_points",
+            "GitHub GraphQL points the last tick spent (its own budget, apart from REST requests)",
+            stats.github_graphql_points,
+        ),
+        (
+            "afk_github_graphql_remaining",
+            "GitHub GraphQL points left in the hour after the last tick's last query",
+            stats.github_graphql_remaining,
+        ),
+    ] {
+        if let Some(n) = value {
+            gauge_family(&mut r, name, help)
+                .get_or_create(&l(&[]))
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
     let mut text = String::new();
     if let Err(e) = encode_registry(&mut text, &r) {
@@ -309,6 +344,9 @@ mod tests {
                 finished_at: 1_700_000_000,
                 github_requests: Some(12),
                 github_not_modified: None,
+                github_graphql_points: Some(3),
+                github_graphql_remaining: None,
+                github_graphql_queries: Some(2),
             },
         );
         assert!(text.contains("# TYPE afk_tick_failed gauge"), "{text}");
@@ -331,10 +369,15 @@ mod tests {
         );
         assert!(!text.contains("afk_github_not_modified"), "{text}");
         assert!(
-            text.contains("afk_github_rate_limit_cost{tick=\"poll\"} 12"),
+            text.contains("afk_github_rate_limit_cost{tick=\"poll\"} 13"),
             "{text}"
         );
         assert!(!text.contains("afk_github_rate_limit_remaining"), "{text}");
+        assert!(
+            text.contains("afk_github_graphql_points{tick=\"poll\"} 3"),
+            "{text}"
+        );
+        assert!(!text.contains("afk_github_graphql_remaining"), "{text}");
     }
 
     #[test]
@@ -353,6 +396,9 @@ mod tests {
             finished_at: 1_700_000_000,
             github_requests: Some(3),
             github_not_modified: Some(1),
+            github_graphql_points: None,
+            github_graphql_remaining: None,
+            github_graphql_queries: None,
         };
         let text = render(&plan, &stats);
         for line in [

@@ -28,22 +28,25 @@ pub async fn authenticated_user(cx: Ctx) -> Response {
 /// `GET /rate_limit` (GitHub REST docs, "Get rate limit status for the authenticated user"):
 /// every resource's budget under `resources`, plus the deprecated `rate` (a copy of `core`).
 /// "Accessing this endpoint does not count against your REST API rate limit": the gate neither
-/// charges nor refuses it. The simulator keeps one budget, reported for `core` and `graphql`.
+/// charges nor refuses it. REST (`core`) and GraphQL (`graphql`) have their own budgets.
 pub async fn rate_limit(cx: Ctx) -> Response {
     cx.run(|st, call| {
         st.rate.refresh(call.now);
-        let r = &st.rate;
-        let one = json!({
-            "limit": r.limit,
-            "used": r.limit - r.remaining.min(r.limit),
-            "remaining": r.remaining,
-            "reset": r.reset,
-        });
+        st.graphql_rate.refresh(call.now);
+        let of = |r: &model::RateBudget| {
+            json!({
+                "limit": r.limit,
+                "used": r.limit - r.remaining.min(r.limit),
+                "remaining": r.remaining,
+                "reset": r.reset,
+            })
+        };
+        let core = of(&st.rate);
         Ok(json_response(
             StatusCode::OK,
             &json!({
-                "resources": {"core": one.clone(), "graphql": one.clone()},
-                "rate": one,
+                "resources": {"core": core.clone(), "graphql": of(&st.graphql_rate)},
+                "rate": core,
             }),
         ))
     })

@@ -211,6 +211,8 @@ pub struct RateBudget {
     pub remaining: u64,
     /// Epoch seconds when the window resets (from the simulated clock).
     pub reset: i64,
+    /// Everything charged since the simulator started, across windows (what a tick cost).
+    pub charged: u64,
 }
 
 impl Default for RateBudget {
@@ -219,6 +221,7 @@ impl Default for RateBudget {
             limit: 5000,
             remaining: 5000,
             reset: 0,
+            charged: 0,
         }
     }
 }
@@ -230,5 +233,11 @@ impl RateBudget {
             self.remaining = self.limit;
             self.reset = now.timestamp() + 3600;
         }
+    }
+
+    /// Spends `points` of the window (REST: one per request; GraphQL: the query's cost).
+    pub fn charge(&mut self, points: u64) {
+        self.remaining = self.remaining.saturating_sub(points);
+        self.charged = self.charged.saturating_add(points);
     }
 }

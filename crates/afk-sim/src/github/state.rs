@@ -24,7 +24,13 @@ pub struct State {
     pub repos: BTreeMap<String, Repo>,
     /// Lowercase logins GitHub knows (for the permission endpoint's 404).
     pub users: BTreeSet<String>,
+    /// The REST API's primary budget (`x-ratelimit-resource: core`): one per request, a
+    /// `304 Not Modified` free.
     pub rate: RateBudget,
+    /// The GraphQL API's own budget (`x-ratelimit-resource: graphql`), in points: each query
+    /// costs what GitHub's cost model says (see `graphql::cost`). GitHub's docs: 5,000 points
+    /// per hour for a user, separate from the REST limit.
+    pub graphql_rate: RateBudget,
     /// The next this many requests get 429 with `retry-after` (a secondary limit).
     pub throttle_requests: u64,
     pub throttle_retry_after: u64,
@@ -513,6 +519,14 @@ pub fn push_commit(
     crate::infra::lock(&world.github)
         .push_commit(repo, branch, message, now)
         .with_context(|| format!("pushing to {repo} {branch}"))
+}
+
+/// What the simulated GitHub has charged so far, never reset: `(rest, graphql)` — REST
+/// requests that cost primary rate limit (a `304 Not Modified` is free) and GraphQL points.
+/// Read it before and after a tick for what the tick cost.
+pub fn rate_used(world: &crate::world::World) -> (u64, u64) {
+    let st = crate::infra::lock(&world.github);
+    (st.rate.charged, st.graphql_rate.charged)
 }
 
 /// Issue numbers referenced with a closing keyword, in order, without duplicates.

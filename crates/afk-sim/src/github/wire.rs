@@ -179,6 +179,11 @@ fn rate_headers(resp: &mut Response, rate: &RateBudget, resource: &'static str) 
     }
 }
 
+/// The budget a request counts against: GraphQL points or REST requests.
+fn budget(st: &super::State, graphql: bool) -> &RateBudget {
+    if graphql { &st.graphql_rate } else { &st.rate }
+}
+
 fn etag_of(bytes: &[u8]) -> String {
     let mut h = DefaultHasher::new();
     bytes.hash(&mut h);
@@ -204,11 +209,8 @@ fn rate_limited(rate: &RateBudget, resource: &'static str) -> Response {
 /// Authentication, throttling, the primary budget and conditional requests for every API call.
 pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next) -> Response {
     let now = world.sim.now();
-    let resource = if req.uri().path() == "/graphql" {
-        "graphql"
-    } else {
-        "core"
-    };
+    let graphql = req.uri().path() == "/graphql";
+    let resource = if graphql { "graphql" } else { "core" };
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -240,19 +242,22 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
             },
         };
         st.rate.refresh(now);
+        st.graphql_rate.refresh(now);
         if st.throttle_requests > 0 {
             st.throttle_requests -= 1;
             let mut resp = message(
                 StatusCode::TOO_MANY_REQUESTS,
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             );
-            rate_headers(&mut resp, &st.rate, resource);
+            rate_headers(&mut resp, budget(&st, graphql), resource);
             if let Ok(v) = HeaderValue::try_from(st.throttle_retry_after.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return resp;
         }
-        let exhausted = st.rate.remaining == 0;
+        // A GraphQL call is priced and refused by the endpoint itself (its cost is known
+        // only once the query is read): HTTP 200 with a `RATE_LIMITED` error.
+        let exhausted = !graphql && st.rate.remaining == 0;
         if exhausted && !free && !(is_get && conditional.is_some()) {
             return rate_limited(&st.rate, resource);
         }
@@ -291,10 +296,10 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
     if exhausted && !free {
         return rate_limited(&st.rate, resource);
     }
-    if !free {
-        st.rate.remaining = st.rate.remaining.saturating_sub(1);
+    if !graphql && !free {
+        st.rate.charge(1);
     }
     let mut resp = Response::from_parts(parts, Body::from(bytes));
-    rate_headers(&mut resp, &st.rate, resource);
+    rate_headers(&mut resp, budget(&st, graphql), resource);
     resp
 }

@@ -307,6 +307,14 @@ async fn resolve_blockers(
 /// Adds the forge's native "blocked by" links not already named in the body. Links the forge
 /// did not list are unknown, so they block (fail closed).
 fn add_linked_blockers(blockers: &mut Vec<Blocker>, home: &RepoName, extras: &IssueExtras) {
+    if let Some(why) = &extras.unreadable {
+        // The forge answered for other issues but not this one: nothing is known, it blocks.
+        blockers.push(Blocker {
+            reference: "this issue's edits and linked issues".into(),
+            state: BlockerState::Unresolvable(why.clone()),
+        });
+        return;
+    }
     for link in &extras.linked_blockers {
         let reference = match link.repo.parse::<RepoName>() {
             Ok(r) => BlockerRef::Issue {
