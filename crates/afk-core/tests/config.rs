@@ -8,7 +8,7 @@ use std::time::Duration;
 use afk_core::config::{
     self, CiProvider, Config, ConfigError, DeployTarget, EXAMPLE_TOML, ImageMatch, KubeConfig,
     Labels, Limits, ModelSelection, NotifyConfig, NtfyConfig, Pricing, RepoConfig, SlackConfig,
-    T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig, WorkspaceConfig,
+    T3Config, TrackerAuth, TrackerConfig, TrackerKind, WoodpeckerConfig, WorkspaceConfig,
 };
 use afk_core::model::RepoName;
 use proptest::prelude::*;
@@ -292,7 +292,9 @@ fn the_interfaces_example_parses_to_the_documented_values() {
         tracker: Some(TrackerConfig {
             kind: TrackerKind::Github,
             api_url: "https://api.github.com".into(),
-            token_file: secret("tracker-token"),
+            auth: TrackerAuth::Token {
+                token_file: secret("tracker-token"),
+            },
             bot_login: "afk-bot".into(),
         }),
         t3: Some(T3Config {
