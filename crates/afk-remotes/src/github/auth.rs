@@ -51,6 +51,8 @@ pub(super) struct Clients {
     /// current token as its access token.
     base: Arc<OnceCell<Octocrab>>,
     outside: Arc<OnceCell<Octocrab>>,
+    /// Held while an installation token is looked up, so concurrent requests mint one token.
+    minting: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn builder_error(what: &str, e: impl std::fmt::Display) -> ErrorKind {
@@ -83,6 +85,7 @@ impl Clients {
             api_path,
             base: Arc::new(OnceCell::new()),
             outside: Arc::new(OnceCell::new()),
+            minting: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -161,12 +164,14 @@ impl Clients {
                 }
                 token
             }
-            GitHubAuth::App(app) => base
-                .installation_token()
-                .await
-                .map_err(|e| installation_error(app, e))?
-                .expose_secret()
-                .to_owned(),
+            GitHubAuth::App(app) => {
+                let _one_at_a_time = self.minting.lock().await;
+                base.installation_token()
+                    .await
+                    .map_err(|e| installation_error(app, e))?
+                    .expose_secret()
+                    .to_owned()
+            }
         };
         Ok(token)
     }

@@ -273,6 +273,29 @@ impl Apps {
     }
 }
 
+impl super::state::State {
+    /// Registers App `app_id` (`slug`, public key PEM) and installs it on `repos` as
+    /// `installation_id`. The installation's reach into each repo (private ones included) is
+    /// modelled as write access of its bot, `<slug>[bot]`. Returns the bot's login.
+    pub fn install_app(
+        &mut self,
+        app_id: u64,
+        slug: &str,
+        public_key_pem: &str,
+        installation_id: u64,
+        repos: &[String],
+    ) -> anyhow::Result<String> {
+        self.apps.register(app_id, slug, public_key_pem)?;
+        self.apps.install(installation_id, app_id, repos)?;
+        let login = format!("{slug}[bot]");
+        self.add_user(&login);
+        for repo in repos {
+            self.set_collaborator(repo, &login, super::model::Role::Write)?;
+        }
+        Ok(login)
+    }
+}
+
 /// `POST /app/installations/{installation_id}/access_tokens`: the App's JWT in
 /// `Authorization: Bearer`, an optional JSON object body; `201` with the token.
 pub async fn create_installation_token(

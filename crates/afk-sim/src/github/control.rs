@@ -215,14 +215,9 @@ pub fn routes(world: Arc<World>) -> Router {
             "/__sim/github/apps",
             post(|State(w): W, Json(r): Json<AppReq>| async move {
                 let mut st = lock(&w.github);
-                answer((|| {
-                    let key = r.public_key_pem.as_deref().unwrap_or(super::apps::TEST_APP_PUBLIC_KEY);
-                    st.apps.register(r.app_id, &r.slug, key)?;
-                    st.apps.install(r.installation_id, r.app_id, &r.repos)?;
-                    let login = format!("{}[bot]", r.slug);
-                    st.add_user(&login);
-                    Ok(json!({"bot_login": login}))
-                })())
+                let key = r.public_key_pem.as_deref().unwrap_or(super::apps::TEST_APP_PUBLIC_KEY);
+                let login = st.install_app(r.app_id, &r.slug, key, r.installation_id, &r.repos);
+                answer(login.map(|l| json!({"bot_login": l})))
             }),
         )
         .route(

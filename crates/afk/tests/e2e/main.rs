@@ -5,6 +5,7 @@ mod adversarial_hardening;
 mod adversarial_isolation;
 mod adversarial_vetting;
 mod crash;
+mod github_app;
 mod harness;
 mod lifecycle;
 mod operator;
