@@ -119,3 +119,89 @@ async fn a_clock_ahead_of_githubs_is_refused_and_named() {
     assert!(errors.contains("clock"), "{errors}");
     assert!(h.threads().is_empty(), "no agent");
 }
+
+/// `<bin> --check --output json` with the scenario's config: exit code, stdout, stderr.
+async fn preflight(h: &Harness) -> (Option<i32>, String, String) {
+    let mut cmd = tokio::process::Command::new(&h.bins.poll);
+    afk_sim::driver::simulation_env(&mut cmd, h.world.sim.now());
+    cmd.arg("--check")
+        .arg("--config")
+        .arg(&h.setup.config_path)
+        .args(["--log-format", "json", "--output", "json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = cmd.output().await.expect("--check runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rows<'a>(report: &'a serde_json::Value, check: &str) -> Vec<&'a serde_json::Value> {
+    report["rows"]
+        .as_array()
+        .map(|r| r.iter().filter(|row| row["check"] == check).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_the_installation_token_without_showing_it() {
+    let h = Harness::new("landed").await;
+    use_github_app(&h.world, &h.setup).expect("app auth");
+    h.reset_log();
+    let (code, stdout, stderr) = preflight(&h).await;
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    let app_rows = rows(&report, "tracker app");
+    assert_eq!(app_rows.len(), 2, "{report:#}");
+    assert!(app_rows.iter().all(|r| r["status"] == "ok"), "{report:#}");
+    let detail = app_rows[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("obtained an installation token for installation 77"),
+        "{detail}"
+    );
+    assert!(
+        rows(&report, "tracker token").is_empty(),
+        "no /user for an App"
+    );
+    assert!(
+        rows(&report, "bot permission").is_empty(),
+        "an App bot is no collaborator"
+    );
+    assert_eq!(
+        rows(&report, "repo readable")[0]["status"],
+        "ok",
+        "{report:#}"
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    no_installation_token_in(&h, &stdout);
+    no_installation_token_in(&h, &stderr);
+    let writes: Vec<_> = h
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{:?} {} {}", r.remote, r.method, r.path))
+        .collect();
+    assert_eq!(
+        writes,
+        vec![format!("Github POST {TOKEN_PATH}")],
+        "only the token exchange is not a GET"
+    );
+
+    // A wrong key: the App row fails, naming what to check.
+    std::fs::write(
+        h.setup.dir.join("secrets/app-private-key.pem"),
+        afk_sim::github::apps::TEST_OTHER_PRIVATE_KEY,
+    )
+    .expect("wrong key");
+    let (code, stdout, _) = preflight(&h).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    let failed = rows(&report, "tracker app");
+    assert_eq!(failed[0]["status"], "fail", "{report:#}");
+    assert!(
+        failed[0]["fix"].to_string().contains("private_key_file"),
+        "{report:#}"
+    );
+}
