@@ -68,7 +68,7 @@ pub enum GitCredential {
     File(SecretFile),
     /// A GitHub App: its current installation token (`x-access-token`, as GitHub's docs on
     /// authenticating as an installation show for git over HTTPS).
-    GitHubApp(crate::github::GitHub),
+    GitHubApp(Box<crate::github::GitHub>),
 }
 
 impl GitCredential {

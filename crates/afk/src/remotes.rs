@@ -148,7 +148,7 @@ impl Remotes {
             if config.workspace.send_tracker_token {
                 match &tracker {
                     Tracker::GitHub(gh) if tracker_token.is_none() => {
-                        Some(GitCredential::GitHubApp(gh.clone()))
+                        Some(GitCredential::GitHubApp(Box::new(gh.clone())))
                     }
                     _ => tracker_token.map(GitCredential::File),
                 }
