@@ -9,6 +9,8 @@ import yaml
 
 TICK_DEADLINE_SECONDS = 4 * 60
 SECRET_KEYS = {"tracker-token", "t3-token", "ntfy-token", "slack-webhook", "woodpecker-token"}
+# A GitHub App's private key is the tracker credential in place of the token.
+TRACKER_ALTERNATIVE = ("tracker-token", "app-private-key")
 # The secret files each tick reads (crates/afk/src): afk-poll talks to the tracker (and git) and
 # T3 only; afk-watch also reads Woodpecker and rings ntfy and Slack.
 SECRETS_OF = {
@@ -85,6 +87,9 @@ def check(kind_of_render, docs):
                 bad.append(f"{where}: unexpected Secret {s.get('secretName')}")
             keys = {i["key"] for i in s.get("items", [])}
             wanted = SECRETS_OF.get(name, set())
+            token, app_key = TRACKER_ALTERNATIVE
+            if app_key in keys and token not in keys and token in wanted:
+                wanted = (wanted - {token}) | {app_key}
             if keys != wanted:
                 bad.append(f"{where}: Secret items {sorted(keys)} != what it uses {sorted(wanted)}")
         if not secret_vols:

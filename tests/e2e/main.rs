@@ -7,6 +7,7 @@ mod adversarial_vetting;
 mod budget;
 mod cache;
 mod crash;
+mod github_app;
 mod harness;
 mod housekeeping;
 mod lifecycle;

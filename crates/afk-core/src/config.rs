@@ -105,9 +105,34 @@ pub struct TrackerConfig {
     pub kind: TrackerKind,
     /// An http(s) URL, stored without a trailing `/`.
     pub api_url: String,
-    pub token_file: PathBuf,
-    /// The account afk comments as; only its comments are trusted to hold run records.
+    pub auth: TrackerAuth,
+    /// The account afk comments as; only its comments are trusted to hold run records (for a
+    /// GitHub App, `<app-slug>[bot]`).
     pub bot_login: String,
+}
+
+/// How afk authenticates to the tracker: `token_file`, or (GitHub only) a GitHub App's
+/// `app_id`, `installation_id` and `private_key_file`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackerAuth {
+    /// A token (a personal access token on GitHub) in a file.
+    Token { token_file: PathBuf },
+    /// A GitHub App installation: tokens are minted from the App's private key (PEM).
+    GithubApp {
+        app_id: u64,
+        installation_id: u64,
+        private_key_file: PathBuf,
+    },
+}
+
+impl TrackerConfig {
+    /// The token file, when the tracker uses one (not for a GitHub App).
+    pub fn token_file(&self) -> Option<&std::path::Path> {
+        match &self.auth {
+            TrackerAuth::Token { token_file } => Some(token_file),
+            TrackerAuth::GithubApp { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -471,7 +496,9 @@ impl Config {
             .as_ref()
             .ok_or_else(|| ConfigError::MissingSection {
                 section: "tracker",
-                why: format!("{context}; add kind, api_url, token_file and bot_login"),
+                why: format!(
+                    "{context}; add kind, api_url, token_file (or, for a GitHub App, app_id, installation_id and private_key_file) and bot_login"
+                ),
             })?;
         let t3 = self
             .t3

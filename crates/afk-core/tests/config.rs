@@ -8,7 +8,7 @@ use std::time::Duration;
 use afk_core::config::{
     self, CiProvider, Config, ConfigError, DeployTarget, EXAMPLE_TOML, ImageMatch, KubeConfig,
     Labels, Limits, ModelSelection, NotifyConfig, NtfyConfig, Pricing, RepoConfig, SlackConfig,
-    T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig, WorkspaceConfig,
+    T3Config, TrackerAuth, TrackerConfig, TrackerKind, WoodpeckerConfig, WorkspaceConfig,
 };
 use afk_core::model::RepoName;
 use proptest::prelude::*;
@@ -294,7 +294,9 @@ fn the_interfaces_example_parses_to_the_documented_values() {
         tracker: Some(TrackerConfig {
             kind: TrackerKind::Github,
             api_url: "https://api.github.com".into(),
-            token_file: secret("tracker-token"),
+            auth: TrackerAuth::Token {
+                token_file: secret("tracker-token"),
+            },
             bot_login: "afk-bot".into(),
         }),
         t3: Some(T3Config {
@@ -1248,4 +1250,67 @@ fn the_rate_limit_reserve_is_a_percentage_from_0_to_90() {
             .to_string()
             .contains("rate_limit_reserve_percent")
     );
+}
+
+// --- GitHub App credentials -------------------------------------------------------------------
+
+const APP_TRACKER: &str = "[tracker]\nkind = \"github\"\napp_id = 123\ninstallation_id = 456\nprivate_key_file = \"/var/run/secrets/afk/app-private-key\"\nbot_login = \"my-app[bot]\"";
+
+#[test]
+fn a_github_app_is_a_tracker_credential() {
+    let c = parse(APP_TRACKER).expect("app tracker");
+    let t = c.tracker.expect("tracker");
+    assert_eq!(
+        t.auth,
+        TrackerAuth::GithubApp {
+            app_id: 123,
+            installation_id: 456,
+            private_key_file: PathBuf::from("/var/run/secrets/afk/app-private-key"),
+        }
+    );
+    assert_eq!(t.token_file(), None);
+    assert_eq!(t.bot_login, "my-app[bot]");
+}
+
+#[test]
+fn a_token_and_an_app_together_are_refused_naming_both() {
+    let both = format!("{APP_TRACKER}\ntoken_file = \"/run/t\"");
+    let msg = refused(&both).to_string();
+    assert!(msg.contains("tracker.token_file"), "{msg}");
+    assert!(
+        msg.contains("app_id, installation_id and private_key_file"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_incomplete_app_or_no_credential_is_refused_naming_the_keys() {
+    let no_key = APP_TRACKER.replace(
+        "private_key_file = \"/var/run/secrets/afk/app-private-key\"\n",
+        "",
+    );
+    let msg = refused(&no_key).to_string();
+    assert!(msg.contains("tracker.private_key_file"), "{msg}");
+    let no_installation = APP_TRACKER.replace("installation_id = 456\n", "");
+    let msg = refused(&no_installation).to_string();
+    assert!(msg.contains("tracker.installation_id"), "{msg}");
+    let none = "[tracker]\nkind = \"github\"\nbot_login = \"afk-bot\"";
+    let msg = refused(none).to_string();
+    assert!(msg.contains("tracker.token_file"), "{msg}");
+    assert!(msg.contains("app_id"), "{msg}");
+    let zero = APP_TRACKER.replace("app_id = 123", "app_id = 0");
+    assert_names(&refused(&zero), "tracker.app_id", "0");
+    let relative = APP_TRACKER.replace("/var/run/secrets/afk/app-private-key", "key.pem");
+    assert_names(&refused(&relative), "tracker.private_key_file", "key.pem");
+}
+
+#[test]
+fn a_forgejo_tracker_takes_no_app() {
+    let forgejo = APP_TRACKER.replace(
+        "kind = \"github\"",
+        "kind = \"forgejo\"\napi_url = \"https://git.example.org/api/v1\"",
+    );
+    let msg = refused(&forgejo).to_string();
+    assert!(msg.contains("tracker.app_id"), "{msg}");
+    assert!(msg.contains("github"), "{msg}");
 }

@@ -1393,7 +1393,9 @@ fn with_bot(mut w: World, login: &str) -> World {
     w.config.tracker = Some(afk_core::config::TrackerConfig {
         kind: afk_core::config::TrackerKind::Forgejo,
         api_url: "https://git.example.test/api/v1".to_owned(),
-        token_file: PathBuf::from("/run/secrets/forgejo-token"),
+        auth: afk_core::config::TrackerAuth::Token {
+            token_file: PathBuf::from("/run/secrets/forgejo-token"),
+        },
         bot_login: login.to_owned(),
     });
     w

@@ -2,10 +2,11 @@
 //! commits and CI results over the REST API, plus batched GraphQL queries for body edit times
 //! and native blockers (`graphql`).
 //!
-//! Wire facts it is built against: the shared remotes notes, §A. It speaks HTTP itself (over
-//! reqwest) rather than through octocrab, whose models reject real values (`write` permission,
-//! new timeline event names) and which edits comments with POST.
+//! It sends through octocrab's transport and auth (a token file, or a GitHub App installation)
+//! but reads every answer with afk's own wire models (`wire`): octocrab's models reject real
+//! values (`write` permission, new timeline event names) and its comment edit uses POST.
 
+mod auth;
 mod budget;
 mod etag;
 mod etag_store;
@@ -30,6 +31,7 @@ use crate::error::{ErrorKind, RemoteError, Result};
 use crate::http::{RetryPolicy, SecretFile};
 use crate::tracker::{CiSignal, Comment, Commit, Issue, IssueState, LabelChange};
 
+pub use auth::{GitHubApp, GitHubAuth};
 pub use etag::EtagCache;
 pub use etag_store::EtagStore;
 pub use graphql::{GraphqlCost, MAX_ISSUES_PER_QUERY};
@@ -78,11 +80,34 @@ impl GitHub {
     /// `api_url`: `https://api.github.com` or a GitHub Enterprise `https://host/api/v3`.
     /// The token is read from its file for every request.
     pub fn new(api_url: &str, token: SecretFile, policy: RetryPolicy) -> Result<GitHub> {
+        GitHub::with_auth(api_url, GitHubAuth::Token(token), policy)
+    }
+
+    /// A client with either credential. Building it reads no secret and sends nothing: an
+    /// App's private key is read, and its installation token minted, by the first request.
+    pub fn with_auth(api_url: &str, auth: GitHubAuth, policy: RetryPolicy) -> Result<GitHub> {
         Ok(GitHub {
-            http: Transport::new(api_url, token, policy)?,
+            http: Transport::new(api_url, auth, policy)?,
             no_blocked_by: Arc::new(AtomicBool::new(false)),
             graphql_cost: Arc::new(Mutex::new(GraphqlCost::default())),
         })
+    }
+
+    /// The configured credential.
+    pub fn auth(&self) -> &GitHubAuth {
+        self.http.auth()
+    }
+
+    /// For a GitHub App: mints (or reuses) the installation token and says so; `false` for a
+    /// token file. The token itself never leaves the client.
+    pub async fn installation_token_ready(&self) -> Result<bool> {
+        self.http.installation_token_ready().await
+    }
+
+    /// The App's current installation token, for git over HTTPS to the tracker's own host
+    /// (the workspace puts it in git's environment, never in an argument or a log).
+    pub(crate) async fn installation_token_for_git(&self) -> Result<String> {
+        self.http.installation_token_for_git().await
     }
 
     /// Starts from a persisted conditional-request cache (see [`EtagStore`]).

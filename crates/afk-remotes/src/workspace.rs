@@ -70,12 +70,35 @@ const CONFIG_OVERRIDES: [(&str, &str); 7] = [
     ("gc.autoDetach", "false"),
 ];
 
+/// The credential git sends to the tracker's host on clone/fetch of the mirror.
+#[derive(Debug, Clone)]
+pub enum GitCredential {
+    /// A token file (read at each use).
+    File(SecretFile),
+    /// A GitHub App: its current installation token (`x-access-token`, as GitHub's docs on
+    /// authenticating as an installation show for git over HTTPS).
+    GitHubApp(Box<crate::github::GitHub>),
+}
+
+impl GitCredential {
+    /// `user:token` for HTTP Basic auth.
+    async fn basic(&self) -> Result<String> {
+        match self {
+            GitCredential::File(file) => Ok(format!("afk:{}", file.read(REMOTE)?)),
+            GitCredential::GitHubApp(gh) => Ok(format!(
+                "x-access-token:{}",
+                gh.installation_token_for_git().await?
+            )),
+        }
+    }
+}
+
 /// The workspace root and how to reach the repos.
 #[derive(Debug, Clone)]
 pub struct Workspaces {
     root: PathBuf,
     clone_url_template: String,
-    credential: Option<SecretFile>,
+    credential: Option<GitCredential>,
     git: PathBuf,
     timeout: Duration,
 }
@@ -85,7 +108,7 @@ impl Workspaces {
     pub fn new(
         root: impl Into<PathBuf>,
         clone_url_template: &str,
-        credential: Option<SecretFile>,
+        credential: Option<GitCredential>,
     ) -> Workspaces {
         Workspaces {
             root: root.into(),
@@ -482,7 +505,7 @@ impl Workspaces {
         &self,
         dir: Option<&Path>,
         args: &[&str],
-        credential: bool,
+        credential: Option<&str>,
     ) -> Result<tokio::process::Command> {
         let mut cmd = tokio::process::Command::new(&self.git);
         if let Some(d) = dir {
@@ -509,9 +532,8 @@ impl Workspaces {
         cmd.args(args)
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null());
-        if credential && let Some(cred) = &self.credential {
-            let token = cred.read(REMOTE)?;
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("afk:{token}"));
+        if let Some(user_token) = credential {
+            let basic = base64::engine::general_purpose::STANDARD.encode(user_token);
             cmd.env("GIT_CONFIG_COUNT", "1")
                 .env("GIT_CONFIG_KEY_0", "http.extraHeader")
                 .env(
@@ -529,7 +551,11 @@ impl Workspaces {
         credential: bool,
     ) -> Result<std::process::Output> {
         let what = describe(args);
-        let mut cmd = self.command(dir, args, credential)?;
+        let user_token = match (&self.credential, credential) {
+            (Some(cred), true) => Some(cred.basic().await?),
+            _ => None,
+        };
+        let mut cmd = self.command(dir, args, user_token.as_deref())?;
         let out = tokio::time::timeout(self.timeout, cmd.output())
             .await
             .map_err(|_| RemoteError::new(REMOTE, what.clone(), ErrorKind::Timeout))?

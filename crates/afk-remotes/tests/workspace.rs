@@ -438,7 +438,9 @@ async fn the_credential_goes_only_to_remote_commands_and_git_sees_a_cleared_envi
     let ws = Workspaces::new(
         &f.root,
         &template,
-        Some(afk_remotes::http::SecretFile::new(&token)),
+        Some(afk_remotes::workspace::GitCredential::File(
+            afk_remotes::http::SecretFile::new(&token),
+        )),
     )
     .with_git(&wrapper, std::time::Duration::from_secs(60));
     let run = RunId::new(f.repo.clone(), 5, 1);

@@ -1,9 +1,11 @@
 //! Simulator of GitHub's REST and GraphQL APIs as afk uses them (see the shared remotes facts,
 //! §A): strict about authentication, request shapes and validation, stateful (issues, label
 //! events with actors, comments, commits, CI results), with a primary rate-limit budget,
-//! secondary-limit throttling, ETags and `Link` pagination.
+//! secondary-limit throttling, ETags and `Link` pagination; GitHub Apps (JWT → installation
+//! token) beside personal tokens.
 
 mod api;
+pub mod apps;
 mod ci;
 mod comments;
 mod control;
@@ -65,6 +67,10 @@ pub fn router(world: Arc<World>) -> Router {
         .route(&r("/commits/{reference}/status"), get(ci::combined_status))
         .route(&r("/actions/runs"), get(ci::workflow_runs))
         .route("/graphql", post(graphql::graphql))
+        .route(
+            "/app/installations/{installation_id}/access_tokens",
+            post(apps::create_installation_token),
+        )
         .fallback(api::fallback)
         .layer(axum::middleware::from_fn_with_state(
             world.clone(),

@@ -653,3 +653,46 @@ pub fn record_of(
         _ => None,
     }
 }
+
+/// The simulated GitHub App a scenario can switch to ([`use_github_app`]).
+pub const APP_ID: u64 = 4242;
+pub const APP_INSTALLATION_ID: u64 = 77;
+pub const APP_SLUG: &str = "afk-sim-app";
+
+/// Switches a prepared GitHub scenario from the token file to GitHub App auth: registers the
+/// App (with the test-only fixture key) installed on the scenario's repos, writes its private
+/// key to `secrets/app-private-key.pem`, and rewrites the config's `[tracker]` to `app_id`,
+/// `installation_id` and `private_key_file`, with `bot_login = "<app-slug>[bot]"`. Returns
+/// that login.
+pub fn use_github_app(world: &World, setup: &Setup) -> anyhow::Result<String> {
+    let repos: Vec<String> = setup.repos.iter().map(|(r, _)| r.clone()).collect();
+    let login = format!("{APP_SLUG}[bot]");
+    lock(&world.github).install_app(
+        APP_ID,
+        APP_SLUG,
+        crate::github::apps::TEST_APP_PUBLIC_KEY,
+        APP_INSTALLATION_ID,
+        &repos,
+    )?;
+    let key = setup.dir.join("secrets/app-private-key.pem");
+    write_secret(&key, crate::github::apps::TEST_APP_PRIVATE_KEY.trim_end())?;
+    let text = std::fs::read_to_string(&setup.config_path)
+        .with_context(|| format!("cannot read {}", setup.config_path.display()))?;
+    let token_line = format!(
+        "token_file = \"{}/tracker-token\"\nbot_login = \"{BOT}\"\n",
+        setup.dir.join("secrets").display()
+    );
+    if !text.contains(&token_line) {
+        bail!("the config has no GitHub token_file and bot_login to replace");
+    }
+    let app_lines = format!(
+        "app_id = {APP_ID}\ninstallation_id = {APP_INSTALLATION_ID}\nprivate_key_file = \"{}\"\nbot_login = \"{login}\"\n",
+        key.display()
+    );
+    std::fs::write(
+        &setup.config_path,
+        text.replacen(&token_line, &app_lines, 1),
+    )
+    .with_context(|| format!("cannot write {}", setup.config_path.display()))?;
+    Ok(login)
+}

@@ -8,11 +8,12 @@
 
 use std::path::Path;
 
-use afk_core::config::{CiProvider, Config, TrackerKind};
+use afk_core::config::{CiProvider, Config, TrackerAuth, TrackerConfig, TrackerKind};
 use afk_core::facts::Permission;
 use afk_core::plan::TickKind;
 use afk_core::preflight::{CheckReport, CheckRow, CheckStatus};
 use afk_remotes::http::SecretFile;
+use afk_remotes::tracker::Tracker;
 
 use crate::cli::{Args, Outcome, Output};
 use crate::remotes::Remotes;
@@ -138,7 +139,12 @@ fn gates(config: &Config, report: &mut CheckReport) {
 fn secrets(config: &Config, report: &mut CheckReport) {
     let mut files: Vec<(&str, &Path)> = Vec::new();
     if let Some(t) = &config.tracker {
-        files.push(("tracker.token_file", &t.token_file));
+        match &t.auth {
+            TrackerAuth::Token { token_file } => files.push(("tracker.token_file", token_file)),
+            TrackerAuth::GithubApp {
+                private_key_file, ..
+            } => files.push(("tracker.private_key_file", private_key_file)),
+        }
     }
     if let Some(t) = &config.t3 {
         files.push(("t3.token_file", &t.token_file));
@@ -172,49 +178,119 @@ fn secrets(config: &Config, report: &mut CheckReport) {
     }
 }
 
+/// A GitHub App: the installation token can be minted (the one request `--check` sends that is
+/// not a GET: it changes nothing on GitHub), and `bot_login` has the App bot's form. The token
+/// is never shown. `false`: stop checking the tracker.
+async fn github_app(
+    t: &TrackerConfig,
+    remotes: &Remotes,
+    app_id: u64,
+    installation_id: u64,
+    report: &mut CheckReport,
+) -> bool {
+    let Tracker::GitHub(gh) = &remotes.tracker else {
+        return false;
+    };
+    match gh.installation_token_ready().await {
+        Ok(_) => report.push(CheckRow::new(
+            "tracker app",
+            &t.api_url,
+            OK,
+            format!(
+                "obtained an installation token for installation {installation_id} of GitHub App {app_id}"
+            ),
+        )),
+        Err(e) => {
+            report.push(
+                CheckRow::new("tracker app", &t.api_url, FAIL, e.to_string()).with_fix(
+                    "check tracker.app_id, tracker.installation_id and that tracker.private_key_file holds the App's current private key (PEM)",
+                ),
+            );
+            return false;
+        }
+    }
+    if t.bot_login.ends_with("[bot]") {
+        report.push(CheckRow::new(
+            "tracker app",
+            &t.bot_login,
+            OK,
+            "bot_login names an App bot (<app-slug>[bot])",
+        ));
+    } else {
+        report.push(
+            CheckRow::new(
+                "tracker app",
+                &t.bot_login,
+                FAIL,
+                "a GitHub App comments as <app-slug>[bot]: afk would not trust its own records",
+            )
+            .with_fix("set tracker.bot_login = \"<app-slug>[bot]\" (the slug is in the App's public page URL)"),
+        );
+    }
+    true
+}
+
 async fn tracker(config: &Config, remotes: &Remotes, report: &mut CheckReport) {
     let Some(t) = &config.tracker else { return };
     let kind = match t.kind {
         TrackerKind::Github => "github",
         TrackerKind::Forgejo => "forgejo",
     };
-    let account = match remotes.tracker.whoami().await {
-        Ok(a) => a,
-        Err(e) => {
-            report.push(
-                CheckRow::new("tracker token", &t.api_url, FAIL, e.to_string()).with_fix(format!(
-                    "check tracker.api_url and that {} holds a valid {kind} token",
-                    t.token_file.display()
-                )),
-            );
+    let app = match &t.auth {
+        TrackerAuth::GithubApp {
+            app_id,
+            installation_id,
+            ..
+        } => Some((*app_id, *installation_id)),
+        TrackerAuth::Token { .. } => None,
+    };
+    if let Some((app_id, installation_id)) = app {
+        if !github_app(t, remotes, app_id, installation_id, report).await {
             return;
         }
-    };
-    if account.login.eq_ignore_ascii_case(&t.bot_login) {
-        report.push(CheckRow::new(
-            "tracker token",
-            &t.api_url,
-            OK,
-            format!("authenticates as {}", account.login),
-        ));
     } else {
-        report.push(
-            CheckRow::new(
+        let account = match remotes.tracker.whoami().await {
+            Ok(a) => a,
+            Err(e) => {
+                report.push(
+                    CheckRow::new("tracker token", &t.api_url, FAIL, e.to_string()).with_fix(
+                        format!(
+                            "check tracker.api_url and that {} holds a valid {kind} token",
+                            t.token_file()
+                                .map(|f| f.display().to_string())
+                                .unwrap_or_default()
+                        ),
+                    ),
+                );
+                return;
+            }
+        };
+        if account.login.eq_ignore_ascii_case(&t.bot_login) {
+            report.push(CheckRow::new(
                 "tracker token",
                 &t.api_url,
-                FAIL,
-                format!(
-                    "authenticates as {}, but tracker.bot_login is {}: afk would not trust its own records",
+                OK,
+                format!("authenticates as {}", account.login),
+            ));
+        } else {
+            report.push(
+                CheckRow::new(
+                    "tracker token",
+                    &t.api_url,
+                    FAIL,
+                    format!(
+                        "authenticates as {}, but tracker.bot_login is {}: afk would not trust its own records",
+                        account.login, t.bot_login
+                    ),
+                )
+                .with_fix(format!(
+                    "set tracker.bot_login = {:?} or use the {}'s token",
                     account.login, t.bot_login
-                ),
-            )
-            .with_fix(format!(
-                "set tracker.bot_login = {:?} or use the {}'s token",
-                account.login, t.bot_login
-            )),
-        );
+                )),
+            );
+        }
+        report.push(scopes_row(&t.api_url, account.scopes.as_deref()));
     }
-    report.push(scopes_row(&t.api_url, account.scopes.as_deref()));
     for repo in &config.allowlist {
         let target = repo.to_string();
         if let Err(e) = remotes.tracker.default_branch(repo).await {
@@ -232,11 +308,14 @@ async fn tracker(config: &Config, remotes: &Remotes, report: &mut CheckReport) {
             OK,
             "the token reads it",
         ));
-        let row = match remotes.tracker.permission(repo, &t.bot_login).await {
-            Ok(p) => permission_row(&target, &t.bot_login, &p),
-            Err(e) => CheckRow::new("bot permission", &target, FAIL, e.to_string()),
-        };
-        report.push(row);
+        if app.is_none() {
+            // An App's bot is no collaborator: its access is the installation's permissions.
+            let row = match remotes.tracker.permission(repo, &t.bot_login).await {
+                Ok(p) => permission_row(&target, &t.bot_login, &p),
+                Err(e) => CheckRow::new("bot permission", &target, FAIL, e.to_string()),
+            };
+            report.push(row);
+        }
         let row = match remotes.tracker.repo_labels(repo).await {
             Ok(have) => labels_row(config, &target, &have),
             Err(e) => CheckRow::new("labels", &target, FAIL, e.to_string()),

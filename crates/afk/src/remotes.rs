@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use afk_core::config::{Config, TrackerKind};
+use afk_core::config::{Config, TrackerAuth, TrackerKind};
 use afk_core::plan::TickKind;
 use afk_remotes::error::RemoteError;
 use afk_remotes::forgejo::Forgejo;
-use afk_remotes::github::{EtagStore, GitHub};
+use afk_remotes::github::{EtagStore, GitHub, GitHubApp, GitHubAuth};
 use afk_remotes::http::{RetryPolicy, SecretFile};
 use afk_remotes::kube::Kube;
 use afk_remotes::ntfy::Ntfy;
@@ -16,7 +16,7 @@ use afk_remotes::slack::Slack;
 use afk_remotes::t3::T3;
 use afk_remotes::tracker::Tracker;
 use afk_remotes::woodpecker::Woodpecker;
-use afk_remotes::workspace::Workspaces;
+use afk_remotes::workspace::{GitCredential, Workspaces};
 
 /// Every client a tick may need.
 #[derive(Clone)]
@@ -58,21 +58,43 @@ impl Remotes {
             max_body_bytes: config.network.max_response_bytes(),
             ..RetryPolicy::default()
         };
-        let tracker_token = SecretFile::new(armed.tracker.token_file.clone());
-        let tracker = match armed.tracker.kind {
-            TrackerKind::Github => Tracker::GitHub(GitHub::new(
+        let (tracker_auth, tracker_token) = match &armed.tracker.auth {
+            TrackerAuth::Token { token_file } => {
+                let file = SecretFile::new(token_file.clone());
+                (GitHubAuth::Token(file.clone()), Some(file))
+            }
+            TrackerAuth::GithubApp {
+                app_id,
+                installation_id,
+                private_key_file,
+            } => (
+                GitHubAuth::App(GitHubApp {
+                    app_id: *app_id,
+                    installation_id: *installation_id,
+                    private_key: SecretFile::new(private_key_file.clone()),
+                }),
+                None,
+            ),
+        };
+        let tracker = match (armed.tracker.kind, &tracker_token) {
+            (TrackerKind::Github, _) => Tracker::GitHub(GitHub::with_auth(
                 &armed.tracker.api_url,
-                tracker_token.clone(),
+                tracker_auth,
                 RetryPolicy {
                     default_rate_limit_wait: afk_remotes::github::SECONDARY_RATE_LIMIT_WAIT,
                     ..policy.clone()
                 },
             )?),
-            TrackerKind::Forgejo => Tracker::Forgejo(Forgejo::new(
+            (TrackerKind::Forgejo, Some(token)) => Tracker::Forgejo(Forgejo::new(
                 &armed.tracker.api_url,
-                tracker_token.clone(),
+                token.clone(),
                 policy.clone(),
             )?),
+            (TrackerKind::Forgejo, None) => {
+                return Err(BuildError(
+                    "a forgejo tracker authenticates with tracker.token_file only".to_owned(),
+                ));
+            }
         };
         let t3 = T3::new(
             &armed.t3.base_url,
@@ -126,7 +148,16 @@ impl Remotes {
             &config.workspace.clone_url_template,
             // The tracker token goes only to the tracker's own git host unless the config
             // says otherwise (workspace.send_tracker_token).
-            config.workspace.send_tracker_token.then_some(tracker_token),
+            if config.workspace.send_tracker_token {
+                match &tracker {
+                    Tracker::GitHub(gh) if tracker_token.is_none() => {
+                        Some(GitCredential::GitHubApp(Box::new(gh.clone())))
+                    }
+                    _ => tracker_token.map(GitCredential::File),
+                }
+            } else {
+                None
+            },
         );
         Ok(Remotes {
             tracker,
@@ -151,10 +182,24 @@ impl Remotes {
         let Some(tracker) = &config.tracker else {
             return self;
         };
+        let bot = tracker.bot_login.to_ascii_lowercase();
+        let app = match &tracker.auth {
+            TrackerAuth::GithubApp {
+                app_id,
+                installation_id,
+                ..
+            } => Some((app_id.to_string(), installation_id.to_string())),
+            TrackerAuth::Token { .. } => None,
+        };
+        let mut identity = vec![("bot_login", bot.as_str())];
+        if let Some((app_id, installation_id)) = &app {
+            identity.push(("app_id", app_id));
+            identity.push(("installation_id", installation_id));
+        }
         let store = EtagStore::new(
             &config.workspace.root,
             gh.api_url(),
-            &[("bot_login", &tracker.bot_login.to_ascii_lowercase())],
+            &identity,
             tick.as_str(),
         );
         self.tracker = Tracker::GitHub(gh.clone().with_etag_cache(store.load()));

@@ -192,7 +192,12 @@ fn the_example_overlay_arms_exactly_its_enrolled_repo() {
 fn secret_files(config: &Config) -> Vec<PathBuf> {
     let mut files = Vec::new();
     if let Some(t) = &config.tracker {
-        files.push(t.token_file.clone());
+        files.push(match &t.auth {
+            afk_core::config::TrackerAuth::Token { token_file } => token_file.clone(),
+            afk_core::config::TrackerAuth::GithubApp {
+                private_key_file, ..
+            } => private_key_file.clone(),
+        });
     }
     if let Some(t) = &config.t3 {
         files.push(t.token_file.clone());

@@ -14,7 +14,8 @@ use super::raw::{
 use super::{
     CiProvider, Config, ConfigError, DEFAULT_SHORT_SHA_LEN, DeployTarget, ENV_ALLOWLIST,
     ENV_KILL_SWITCH, ImageMatch, KubeConfig, MetricsConfig, ModelSelection, NtfyConfig,
-    RUNTIME_MODES, RepoConfig, SlackConfig, T3Config, TrackerConfig, TrackerKind, WoodpeckerConfig,
+    RUNTIME_MODES, RepoConfig, SlackConfig, T3Config, TrackerAuth, TrackerConfig, TrackerKind,
+    WoodpeckerConfig,
 };
 use crate::model::RepoName;
 
@@ -362,7 +363,7 @@ fn limits(c: &mut Config, l: RawLimits) -> Result<(), ConfigError> {
 }
 
 fn tracker(t: RawTracker) -> Result<TrackerConfig, ConfigError> {
-    let api_url = match (t.api_url, t.kind) {
+    let api_url = match (t.api_url.clone(), t.kind) {
         (Some(url), _) => http_url("tracker.api_url", &url)?,
         (None, TrackerKind::Github) => "https://api.github.com".to_owned(),
         (None, TrackerKind::Forgejo) => {
@@ -374,12 +375,73 @@ fn tracker(t: RawTracker) -> Result<TrackerConfig, ConfigError> {
             });
         }
     };
+    let auth = tracker_auth(&t)?;
     Ok(TrackerConfig {
         kind: t.kind,
         api_url,
-        token_file: secret_file("tracker.token_file", &t.token_file)?,
+        auth,
         bot_login: login("tracker.bot_login", &t.bot_login)?,
     })
+}
+
+/// Exactly one credential: `token_file`, or all three GitHub App keys (GitHub only).
+fn tracker_auth(t: &RawTracker) -> Result<TrackerAuth, ConfigError> {
+    const BOTH: &str = "either token_file (a token) or app_id, installation_id and private_key_file (a GitHub App), not both";
+    let app_keys = [
+        ("tracker.app_id", t.app_id.is_some()),
+        ("tracker.installation_id", t.installation_id.is_some()),
+        ("tracker.private_key_file", t.private_key_file.is_some()),
+    ];
+    let any_app = app_keys.iter().any(|(_, set)| *set);
+    match (&t.token_file, any_app) {
+        (Some(file), true) => Err(ConfigError::Invalid {
+            key: "tracker.token_file".to_owned(),
+            value: format!("{} (with GitHub App keys set too)", shown(file)),
+            expected: BOTH.to_owned(),
+        }),
+        (Some(file), false) => Ok(TrackerAuth::Token {
+            token_file: secret_file("tracker.token_file", file)?,
+        }),
+        (None, false) => Err(ConfigError::Missing {
+            key: "tracker.token_file".to_owned(),
+            expected: BOTH.to_owned(),
+        }),
+        (None, true) => {
+            if t.kind != TrackerKind::Github {
+                return Err(ConfigError::Invalid {
+                    key: "tracker.app_id".to_owned(),
+                    value: format!("{} (on a forgejo tracker)", t.app_id.unwrap_or(0)),
+                    expected: "token_file: GitHub App keys (app_id, installation_id, private_key_file) are for kind = \"github\"".to_owned(),
+                });
+            }
+            if let Some((key, _)) = app_keys.iter().find(|(_, set)| !*set) {
+                return Err(ConfigError::Missing {
+                    key: (*key).to_owned(),
+                    expected:
+                        "a GitHub App needs app_id, installation_id and private_key_file together"
+                            .to_owned(),
+                });
+            }
+            let positive = |key: &str, v: Option<u64>| match v {
+                Some(n) if n > 0 => Ok(n),
+                other => Err(ConfigError::Invalid {
+                    key: key.to_owned(),
+                    value: format!("{}", other.unwrap_or(0)),
+                    expected:
+                        "a positive number (from the App's settings page or its installation URL)"
+                            .to_owned(),
+                }),
+            };
+            Ok(TrackerAuth::GithubApp {
+                app_id: positive("tracker.app_id", t.app_id)?,
+                installation_id: positive("tracker.installation_id", t.installation_id)?,
+                private_key_file: secret_file(
+                    "tracker.private_key_file",
+                    t.private_key_file.as_deref().unwrap_or(""),
+                )?,
+            })
+        }
+    }
 }
 
 fn t3(t: RawT3) -> Result<T3Config, ConfigError> {

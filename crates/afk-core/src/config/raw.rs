@@ -60,7 +60,10 @@ pub(super) struct RawLimits {
 pub(super) struct RawTracker {
     pub(super) kind: TrackerKind,
     pub(super) api_url: Option<String>,
-    pub(super) token_file: String,
+    pub(super) token_file: Option<String>,
+    pub(super) app_id: Option<u64>,
+    pub(super) installation_id: Option<u64>,
+    pub(super) private_key_file: Option<String>,
     pub(super) bot_login: String,
 }
 

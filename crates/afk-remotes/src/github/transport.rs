@@ -1,24 +1,22 @@
-//! GitHub transport: the token re-read from its file for every request, the API headers,
+//! GitHub transport: requests sent through octocrab (its auth: a token re-read from its file
+//! for every request, or a GitHub App installation token), each answer read with a size cap,
 //! bounded retries for transient faults, rate limits honoured within the tick deadline,
 //! conditional requests through an ETag cache, `Link` pagination, and a count of the requests
 //! that cost primary rate limit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use reqwest::Method;
-use reqwest::header::HeaderValue;
 
+use super::auth::{Clients, GitHubAuth, chain};
 use super::budget::BudgetLog;
 use super::etag::{EtagCache, Validator};
 use crate::error::{ErrorKind, RemoteError, Result, excerpt};
 use crate::http::retry::{self, Verdict};
-use crate::http::{
-    self, RateLimit, Response, RetryPolicy, SecretFile, classify, judge_failure, judge_status,
-    read_capped,
-};
+use crate::http::{RateLimit, Response, RetryPolicy, judge_failure, judge_status};
 
 pub(super) const REMOTE: &str = "github";
 
@@ -101,9 +99,8 @@ struct Counters {
 pub(super) struct Transport {
     api: String,
     origin: String,
-    token: SecretFile,
+    clients: Clients,
     policy: RetryPolicy,
-    client: reqwest::Client,
     etags: Arc<Mutex<EtagCache>>,
     counters: Arc<Counters>,
     /// The primary budget the answers report (`x-ratelimit-*`), per resource.
@@ -115,7 +112,7 @@ fn lock(m: &Mutex<EtagCache>) -> MutexGuard<'_, EtagCache> {
 }
 
 impl Transport {
-    pub fn new(api_url: &str, token: SecretFile, policy: RetryPolicy) -> Result<Transport> {
+    pub fn new(api_url: &str, auth: GitHubAuth, policy: RetryPolicy) -> Result<Transport> {
         let local = |why: String| RemoteError::new(REMOTE, "client", ErrorKind::Local(why));
         let parsed = url::Url::parse(api_url).map_err(|e| {
             local(format!(
@@ -128,18 +125,12 @@ impl Transport {
             )));
         }
         let origin = parsed.origin().ascii_serialization();
-        let client = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("afk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| local(e.to_string()))?;
+        let api = api_url.trim_end_matches('/').to_owned();
         Ok(Transport {
-            api: api_url.trim_end_matches('/').to_owned(),
+            clients: Clients::new(auth, &api, &origin),
+            api,
             origin,
-            token,
             policy,
-            client,
             etags: Arc::new(Mutex::new(EtagCache::default())),
             counters: Arc::new(Counters {
                 costed: AtomicU64::new(0),
@@ -159,6 +150,18 @@ impl Transport {
 
     pub fn api(&self) -> &str {
         &self.api
+    }
+
+    pub fn auth(&self) -> &GitHubAuth {
+        self.clients.auth()
+    }
+
+    pub async fn installation_token_ready(&self) -> Result<bool> {
+        self.clients.installation_token_ready().await
+    }
+
+    pub async fn installation_token_for_git(&self) -> Result<String> {
+        self.clients.installation_token().await
     }
 
     pub fn set_etag_cache(&self, cache: EtagCache) {
@@ -316,6 +319,8 @@ impl Transport {
         }
     }
 
+    /// One request through octocrab (`_get_with_headers`, `_post`, `_patch`, `_delete`) with
+    /// the current credential, its answer read within the size cap and the request timeout.
     async fn send_once(
         &self,
         method: &Method,
@@ -323,37 +328,52 @@ impl Transport {
         body: Option<&serde_json::Value>,
         validator: Option<&Validator>,
     ) -> std::result::Result<Response, ErrorKind> {
-        let token = self.token.read(REMOTE).map_err(|e| e.kind)?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            ErrorKind::Local(format!(
-                "the token file {} holds characters not allowed in a header",
-                self.token.path().display()
-            ))
-        })?;
-        auth.set_sensitive(true);
-        let mut rb = self
-            .client
-            .request(method.clone(), url)
-            .header("authorization", auth)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28");
-        match validator {
-            Some(Validator::ETag(etag)) => rb = rb.header("if-none-match", etag),
-            Some(Validator::LastModified(at)) => rb = rb.header("if-modified-since", at),
-            None => {}
-        }
-        if let Some(b) = body {
-            rb = rb.json(b);
-        }
-        let resp = rb.send().await.map_err(classify)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = read_capped(resp, self.policy.max_body_bytes).await?;
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        // `target` only hands out URLs on the API's origin; octocrab takes the path and query
+        // (an absolute URL to a host other than api.github.com would go without credentials).
+        let path = url.strip_prefix(&self.origin).unwrap_or(url).to_owned();
+        let exchange = async {
+            let crab = self.clients.for_path(&path).await?;
+            let sent = match *method {
+                Method::GET => {
+                    let mut headers = http::HeaderMap::new();
+                    let (name, value) = match validator {
+                        Some(Validator::ETag(tag)) => (http::header::IF_NONE_MATCH, Some(tag)),
+                        Some(Validator::LastModified(at)) => {
+                            (http::header::IF_MODIFIED_SINCE, Some(at))
+                        }
+                        None => (http::header::IF_NONE_MATCH, None),
+                    };
+                    if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+                        headers.insert(name, v);
+                    }
+                    crab._get_with_headers(path.as_str(), Some(headers)).await
+                }
+                Method::POST => crab._post(path.as_str(), body).await,
+                Method::PATCH => crab._patch(path.as_str(), body).await,
+                Method::DELETE => crab._delete(path.as_str(), body).await,
+                ref other => {
+                    return Err(ErrorKind::Local(format!(
+                        "the GitHub client does not send {other} requests"
+                    )));
+                }
+            };
+            let resp = sent.map_err(send_error)?;
+            let (parts, body) = resp.into_parts();
+            let body = read_capped(
+                parts.headers.get(http::header::CONTENT_LENGTH),
+                body,
+                self.policy.max_body_bytes,
+            )
+            .await?;
+            Ok(Response {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.policy.timeout, exchange)
+            .await
+            .map_err(|_| ErrorKind::Timeout)?
     }
 
     /// Every item of a paginated listing, following `Link rel="next"`; `items` extracts one
@@ -398,6 +418,57 @@ fn strong_last_modified(resp: &Response) -> Option<String> {
     strong.then(|| resp.header("last-modified").map(str::to_owned))?
 }
 
+/// A failed send: octocrab's error with its causes (never a header: the credential is not in
+/// them), as a transport fault.
+fn send_error(e: octocrab::Error) -> ErrorKind {
+    match e {
+        octocrab::Error::InvalidHeaderValue { .. } | octocrab::Error::Http { .. } => {
+            ErrorKind::Local(format!("the request could not be built: {}", chain(&e)))
+        }
+        octocrab::Error::Uri { .. } | octocrab::Error::UriParse { .. } => {
+            ErrorKind::Local(format!("the request URL is not valid: {}", chain(&e)))
+        }
+        other => ErrorKind::Transport(chain(&other)),
+    }
+}
+
+/// Reads an answer of at most `limit` bytes: a `Content-Length` above the limit fails before a
+/// byte is read, and a body streamed without one (or longer than it said) fails as soon as the
+/// running total passes the limit.
+async fn read_capped(
+    announced: Option<&http::HeaderValue>,
+    mut body: http_body_util::combinators::BoxBody<Bytes, octocrab::Error>,
+    limit: u64,
+) -> std::result::Result<Bytes, ErrorKind> {
+    const KNOBS: &str = "network.max_response_mib";
+    let too_large = |what: String| ErrorKind::Decode(format!("{what} ({KNOBS})"));
+    let announced = announced
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = announced
+        && n > limit
+    {
+        return Err(too_large(format!(
+            "the answer announced {n} bytes (Content-Length), over this remote's {limit}-byte cap; it was not read"
+        )));
+    }
+    let capacity = announced.unwrap_or(0).min(limit).min(8 << 20);
+    let mut out = bytes::BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ErrorKind::Transport(chain(&e)))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large(format!(
+                "the answer passed this remote's {limit}-byte cap; reading stopped there"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
 /// Whether an answer is one of GitHub's rate limits, and how long to wait before resending
 /// (GitHub docs, "Rate limits for the REST API" / "Exceeding the rate limit"):
 /// - `retry-after` is honoured; `x-ratelimit-remaining: 0` (a primary limit) waits until
@@ -409,7 +480,7 @@ fn strong_last_modified(resp: &Response) -> Option<String> {
 ///
 /// A plain 403 (with the headers, not about rate limits) is a real refusal.
 fn rate_limit(resp: &Response) -> Option<RateLimit> {
-    if let Some(limit) = http::rate_limit(resp) {
+    if let Some(limit) = crate::http::rate_limit(resp) {
         return Some(limit);
     }
     if resp.status != 403 {
@@ -439,8 +510,13 @@ mod tests {
 
     #[test]
     fn graphql_sits_next_to_the_rest_base() {
-        let t =
-            |u: &str| Transport::new(u, SecretFile::new("/nonexistent"), RetryPolicy::default());
+        let t = |u: &str| {
+            Transport::new(
+                u,
+                GitHubAuth::Token(crate::http::SecretFile::new("/nonexistent")),
+                RetryPolicy::default(),
+            )
+        };
         assert_eq!(
             t("https://api.github.com").map(|t| t.graphql_url()).ok(),
             Some("https://api.github.com/graphql".to_owned())

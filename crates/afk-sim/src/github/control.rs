@@ -1,5 +1,6 @@
 //! `/__sim/github/*`: seeding and steering the simulated GitHub from outside the process
-//! (tokens, repos, issues, labels with actors, collaborators, commits, CI results, rate limits).
+//! (tokens, GitHub Apps and their installations, repos, issues, labels with actors,
+//! collaborators, commits, CI results, rate limits).
 
 use std::sync::Arc;
 
@@ -37,6 +38,24 @@ fn actor(login: &str, bot: bool, app: Option<String>) -> Actor {
 struct TokenReq {
     token: String,
     login: String,
+}
+
+/// A GitHub App to register, with its key (the test-only fixture key unless given) and one
+/// installation on `repos`.
+#[derive(Deserialize)]
+struct AppReq {
+    app_id: u64,
+    slug: String,
+    installation_id: u64,
+    #[serde(default)]
+    repos: Vec<String>,
+    #[serde(default)]
+    public_key_pem: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AppClockReq {
+    skew_secs: i64,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +211,22 @@ struct ServerReq {
 /// The control routes (merged into the control port's router).
 pub fn routes(world: Arc<World>) -> Router {
     Router::new()
+        .route(
+            "/__sim/github/apps",
+            post(|State(w): W, Json(r): Json<AppReq>| async move {
+                let mut st = lock(&w.github);
+                let key = r.public_key_pem.as_deref().unwrap_or(super::apps::TEST_APP_PUBLIC_KEY);
+                let login = st.install_app(r.app_id, &r.slug, key, r.installation_id, &r.repos);
+                answer(login.map(|l| json!({"bot_login": l})))
+            }),
+        )
+        .route(
+            "/__sim/github/apps/clock",
+            post(|State(w): W, Json(r): Json<AppClockReq>| async move {
+                lock(&w.github).apps.clock_skew_secs = r.skew_secs;
+                answer(Ok(json!({})))
+            }),
+        )
         .route(
             "/__sim/github/tokens",
             post(|State(w): W, Json(r): Json<TokenReq>| async move {

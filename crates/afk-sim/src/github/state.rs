@@ -42,6 +42,8 @@ pub struct State {
     pub graphql_without_blocked_by: bool,
     /// Comment edits that arrived as POST instead of PATCH (GitHub accepts both).
     pub comment_edits_via_post: u64,
+    /// GitHub Apps, their installations and installation tokens.
+    pub apps: super::apps::Apps,
     next_id: u64,
 }
 

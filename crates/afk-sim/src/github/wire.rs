@@ -206,6 +206,45 @@ fn rate_limited(rate: &RateBudget, resource: &'static str) -> Response {
     resp
 }
 
+/// The caller behind a bearer token that is not a personal token: an App installation's bot
+/// (GitHub, "Authenticating as a GitHub App installation"), within the installation's repos
+/// (another repo is hidden: 404), never `/user` (403, "Resource not accessible by
+/// integration", as GitHub answers an installation token there); an expired installation token
+/// is "Bad credentials"; an App's JWT is for the `/app` endpoints only (403 as well).
+fn installation_caller(
+    st: &super::state::State,
+    token: &str,
+    path: &str,
+) -> Result<String, Response> {
+    use super::apps::{Apps, TokenCheck};
+    const NOT_FOR_INTEGRATION: &str = "Resource not accessible by integration";
+    match st.apps.check_token(token) {
+        TokenCheck::Valid(access) => {
+            if path == "/user" {
+                return Err(message(StatusCode::FORBIDDEN, NOT_FOR_INTEGRATION));
+            }
+            let repo = path
+                .strip_prefix("/repos/")
+                .and_then(|rest| {
+                    let mut parts = rest.splitn(3, '/');
+                    Some(format!("{}/{}", parts.next()?, parts.next()?))
+                })
+                .map(|r| r.to_ascii_lowercase());
+            match repo {
+                Some(r) if !access.repos.is_empty() && !access.repos.contains(&r) => {
+                    Err(not_found())
+                }
+                _ => Ok(access.login),
+            }
+        }
+        TokenCheck::Expired => Err(message(StatusCode::UNAUTHORIZED, "Bad credentials")),
+        TokenCheck::Unknown if Apps::looks_like_jwt(token) && st.apps.verify_jwt(token).is_ok() => {
+            Err(message(StatusCode::FORBIDDEN, NOT_FOR_INTEGRATION))
+        }
+        TokenCheck::Unknown => Err(message(StatusCode::UNAUTHORIZED, "Bad credentials")),
+    }
+}
+
 /// Authentication, throttling, the primary budget and conditional requests for every API call.
 pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next) -> Response {
     let now = world.sim.now();
@@ -231,6 +270,11 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The `/app` endpoints authenticate with the App's JWT, checked by their handler.
+    let path = req.uri().path().to_owned();
+    if path == "/app" || path.starts_with("/app/") {
+        return next.run(req).await;
+    }
     let (exhausted, scopes) = {
         let mut st = lock(&world.github);
         let scopes = token.as_ref().and_then(|t| st.token_scopes.get(t).cloned());
@@ -238,7 +282,15 @@ pub async fn gate(State(world): State<Arc<World>>, mut req: Request, next: Next)
             None => return message(StatusCode::UNAUTHORIZED, "Requires authentication"),
             Some(t) => match st.tokens.get(&t) {
                 Some(l) => l.clone(),
-                None => return message(StatusCode::UNAUTHORIZED, "Bad credentials"),
+                None => match installation_caller(&st, &t, &path) {
+                    Ok(login) => login,
+                    Err(mut refused) => {
+                        if refused.status() == StatusCode::FORBIDDEN {
+                            rate_headers(&mut refused, &st.rate, resource);
+                        }
+                        return refused;
+                    }
+                },
             },
         };
         st.rate.refresh(now);
