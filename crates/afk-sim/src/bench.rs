@@ -158,7 +158,7 @@ pub struct Fleet {
     /// Winners each measured poll with work may claim.
     pub new_claims: u32,
     names: Vec<String>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn repo_name(i: usize) -> String {
@@ -289,7 +289,7 @@ pub async fn build_fleet(bins: &Binaries, spec: &FleetSpec) -> anyhow::Result<Fl
         spec: spec.clone(),
         new_claims,
         names,
-        _dir: dir,
+        dir,
     })
 }
 
@@ -343,7 +343,7 @@ impl Fleet {
         let live = u32::try_from(locked_issues(&self.world)).unwrap_or(u32::MAX);
         let path = scenario::write_config(
             &self.running,
-            self._dir.path(),
+            self.dir.path(),
             &self.names,
             live.saturating_add(free).max(1),
         )?;
@@ -383,7 +383,12 @@ impl Fleet {
         if run.code != Some(0) {
             tracing::warn!(tick = tick.name(), code = ?run.code, "the tick did not exit 0");
         }
-        Ok(self.report(tick, &run, &log, before.zip(after).map(|(b, a)| a - b)))
+        Ok(self.report(
+            tick,
+            &run,
+            &log,
+            before.zip(after).map(|(b, a)| a.saturating_sub(b)),
+        ))
     }
 
     fn report(
