@@ -1,6 +1,8 @@
-//! The bench: a fleet of enrolled repos in the simulators, one real `afk-poll` tick
-//! and two real `afk-watch` ticks against it with injected latency, measured from the
-//! simulators' request log; and the T3 read-cost mode (`--t3-threads`).
+//! The bench: a fleet of enrolled repos in the simulators, the real `afk-poll` and `afk-watch`
+//! ticks run against it with injected latency, each measured from the simulators' request
+//! log (requests, writes, repeated reads, wall time against the physical limit, peak memory,
+//! GitHub rate-limit cost); a second, smaller fleet for the hourly cost model behind
+//! `fleet_fits`; the targets; and the T3 read-cost mode (`--t3-threads`, [`t3`]).
 //!
 //! The fleet: R repos `bench/repo-NNN`, each with one open unlabelled tracking issue and I
 //! issues labelled `ready-for-agent`: most armed by a maintainer, every sixth by a read-only
@@ -8,33 +10,62 @@
 //! hold a live run on their first issue: claimed and dispatched by a real `afk-poll` tick during
 //! setup (no latency, `max_in_flight = F`), so the status comment, the lock label, the worktree
 //! and the running T3 thread are exactly what afk itself writes (`claim::plan_claim`,
-//! `claim::dispatched`, `comment::render`, the T3 dispatch API). The measured config then allows
-//! [`NEW_CLAIMS`] more live runs, so the measured poll tick claims and dispatches that many.
+//! `claim::dispatched`, `comment::render`, the T3 dispatch API).
+//!
+//! The measured ticks, in order, sharing one workspace root as in production (whatever a tick
+//! keeps there, the next one finds): `poll` (cold; [`NEW_CLAIMS`] free slots, so it claims and
+//! dispatches), `watch` (cold), `poll_warm` ([`NEW_CLAIMS`] more free slots: a second poll with
+//! real work), `watch_warm`, then, after one unmeasured poll with no free slot that settles
+//! what `poll_warm` wrote, `poll_quiet` (nothing changed since the previous poll) and
+//! `quiet_watch` (nothing changed since the previous watch). The second tick of each kind is
+//! the one the targets compare.
 
-use std::collections::{BTreeMap, HashMap};
+mod cost;
+mod fit;
+mod measure;
+mod schedule;
+mod t3;
+mod targets;
+mod text;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::driver::{Binaries, Tick, TickOptions, TickRun, run_tick};
 use crate::github::{Actor, Role};
-use crate::infra::{Remote, RequestRecord, Sim, lock};
+use crate::infra::{RequestRecord, Sim, lock};
 use crate::scenario::{self, BOT, MAINTAINER, OUTSIDER, TURN_SECS};
 use crate::server::Running;
 use crate::t3::T3Version;
 use crate::world::World;
 use crate::{kube, server};
 
+pub use cost::{RateCost, graphql_points_source, rate_cost, sim_graphql_points};
+pub use fit::{BUDGET_SHARE, FitPoint, FitReport, HOURLY_BUDGET, Line, least_squares};
+pub use measure::{
+    Measured, Requests, TickReport, claims_in, duplicate_reads, fleet_reads, poll_depth, report,
+    watch_depth, writes,
+};
+pub use schedule::{Schedules, read_schedules, shipped_cronjobs, ticks_per_hour};
+pub use t3::{T3Report, run_t3};
+pub use targets::{TARGET_FLEET, Target, evaluate};
+pub use text::render;
+
 /// afk's default request concurrency (`--concurrency`).
 pub const DEFAULT_CONCURRENCY: u16 = 16;
-/// Free slots the measured poll tick finds (it claims and dispatches this many winners).
+/// Free slots each measured poll with work finds (it claims and dispatches this many winners).
 pub const NEW_CLAIMS: u32 = 4;
 /// Messages and activities per thread in the T3 read-cost mode (a long-lived server).
 pub const T3_MESSAGES: usize = 50;
 pub const T3_ACTIVITIES: usize = 200;
+/// The simulated GitHub budget of a bench fleet: the bench measures what a whole tick costs,
+/// so the budget must not run out under it; whether the cost fits GitHub's real hourly budget
+/// is what `fleet_fits` answers.
+pub const BENCH_RATE_LIMIT: u64 = 100_000_000;
 
 /// What to build and how to run it.
 #[derive(Debug, Clone)]
@@ -47,36 +78,22 @@ pub struct FleetSpec {
     pub sequential: bool,
 }
 
-/// Requests of one tick.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Requests {
-    pub total: u64,
-    pub by_remote: BTreeMap<String, u64>,
+/// What else to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Measure a second, smaller fleet and answer `fleet_fits`.
+    pub fit: bool,
+    /// The CronJob manifest whose schedules set the ticks an hour.
+    pub cronjobs: PathBuf,
 }
 
-/// One measured tick.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TickReport {
-    pub wall_ms: u64,
-    pub exit_code: Option<i32>,
-    pub requests: Requests,
-    /// GitHub requests that were not `304 Not Modified`.
-    pub rate_limited_requests: u64,
-    /// Mutating requests (a GraphQL POST query is a read).
-    pub writes: u64,
-    /// Reads repeated within the tick (same method, path and query; GraphQL: same body).
-    pub duplicate_gets: u64,
-    /// T3 fleet reads (`/shell` or `/snapshot`).
-    pub t3_fleet_reads: u64,
-    pub peak_rss_kib: Option<u64>,
-    /// The longest chain of requests that must happen one after another (see [`poll_depth`]
-    /// and [`watch_depth`]).
-    pub depth: u64,
-    /// The minimum the tick needs: every distinct read once, plus every write.
-    pub total_requests: u64,
-    pub concurrency: u16,
-    pub limit_ms: u64,
-    pub ratio: f64,
+impl Default for BenchOptions {
+    fn default() -> BenchOptions {
+        BenchOptions {
+            fit: true,
+            cronjobs: shipped_cronjobs(),
+        }
+    }
 }
 
 /// The fleet mode's result.
@@ -87,26 +104,49 @@ pub struct FleetReport {
     pub live_runs: usize,
     pub latency_ms: u64,
     pub concurrency: u16,
+    /// Free slots `poll` and `poll_warm` each found.
+    pub new_claims_per_poll: u32,
+    /// Live runs when the quiet ticks ran: F plus what the two polls claimed.
+    pub live_runs_watched: usize,
+    /// Where the GraphQL points come from: the simulator's own account, or one per request.
+    pub graphql_points_source: &'static str,
     pub poll: TickReport,
     pub watch: TickReport,
-    /// The watch tick right after the first one: nothing changed, so it must write nothing.
+    pub poll_warm: TickReport,
+    pub watch_warm: TickReport,
+    pub poll_quiet: TickReport,
+    /// The watch tick after `watch_warm`: nothing changed, so it must write nothing.
     pub quiet_watch: TickReport,
+    /// The largest fleet that fits the hourly budget (see [`FitReport`]); `None` without the
+    /// fit (`--no-fit`) or when the model sets no bound.
+    pub fleet_fits: Option<u64>,
+    pub fit: Option<FitReport>,
+    pub targets: BTreeMap<String, Target>,
 }
 
-/// The T3 read-cost mode's result.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct T3Report {
-    pub threads: usize,
-    pub wall_ms: u64,
-    pub exit_code: Option<i32>,
-    /// Size of the `/snapshot` body afk read.
-    pub snapshot_bytes: u64,
-    /// Time afk spent decoding it (its `fleet read` debug log).
-    pub parse_ms: u64,
-    pub peak_rss_kib: Option<u64>,
-    /// `peak_rss_kib × 1024 / snapshot_bytes`.
-    pub peak_to_snapshot: Option<f64>,
-    pub t3_fleet_reads: u64,
+impl FleetReport {
+    /// The measured ticks, in the order they ran.
+    pub fn ticks(&self) -> [(&'static str, &TickReport); 6] {
+        [
+            ("poll", &self.poll),
+            ("watch", &self.watch),
+            ("poll_warm", &self.poll_warm),
+            ("watch_warm", &self.watch_warm),
+            ("poll_quiet", &self.poll_quiet),
+            ("quiet_watch", &self.quiet_watch),
+        ]
+    }
+}
+
+/// The ticks of one fleet, as measured.
+struct FleetTicks {
+    poll: TickReport,
+    watch: TickReport,
+    poll_warm: TickReport,
+    watch_warm: TickReport,
+    /// `None` when only the ticks with work were run (the fit's fleet).
+    quiet: Option<(TickReport, TickReport)>,
+    live_runs_watched: usize,
 }
 
 /// A seeded fleet, served.
@@ -115,9 +155,10 @@ pub struct Fleet {
     pub running: Running,
     pub config_path: PathBuf,
     pub spec: FleetSpec,
-    /// Winners the measured poll tick may claim.
+    /// Winners each measured poll with work may claim.
     pub new_claims: u32,
-    _dir: tempfile::TempDir,
+    names: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 fn repo_name(i: usize) -> String {
@@ -142,6 +183,13 @@ pub async fn build_fleet(bins: &Binaries, spec: &FleetSpec) -> anyhow::Result<Fl
         );
     }
     let world = World::new(Sim::default());
+    {
+        let mut gh = lock(&world.github);
+        gh.rate.limit = BENCH_RATE_LIMIT;
+        gh.rate.remaining = BENCH_RATE_LIMIT;
+        gh.graphql_rate.limit = BENCH_RATE_LIMIT;
+        gh.graphql_rate.remaining = BENCH_RATE_LIMIT;
+    }
     let running = server::start(world.clone()).await?;
     let dir = tempfile::tempdir().context("cannot create the bench directory")?;
     let root = dir.path();
@@ -242,7 +290,8 @@ pub async fn build_fleet(bins: &Binaries, spec: &FleetSpec) -> anyhow::Result<Fl
         config_path,
         spec: spec.clone(),
         new_claims,
-        _dir: dir,
+        names,
+        dir,
     })
 }
 
@@ -290,14 +339,32 @@ impl Fleet {
         }
     }
 
-    async fn measure(
-        &self,
-        bins: &Binaries,
-        tick: Tick,
-    ) -> anyhow::Result<(TickRun, Vec<RequestRecord>)> {
+    /// Rewrites the config (same workspace root) with room for `free` more live runs than
+    /// the fleet holds now.
+    fn allow_claims(&self, free: u32) -> anyhow::Result<()> {
+        let live = u32::try_from(locked_issues(&self.world)).unwrap_or(u32::MAX);
+        let path = scenario::write_config(
+            &self.running,
+            self.dir.path(),
+            &self.names,
+            live.saturating_add(free).max(1),
+        )?;
+        if path != self.config_path {
+            bail!(
+                "the bench config moved from {} to {}",
+                self.config_path.display(),
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs one tick with the fleet's latency and reports it.
+    async fn measure(&self, bins: &Binaries, tick: Tick) -> anyhow::Result<TickReport> {
         let sim = &self.world.sim;
         sim.reset_log();
         sim.set_latency_ms(self.spec.latency_ms);
+        let before = sim_graphql_points(&self.world);
         let run = run_tick(
             bins,
             tick,
@@ -310,240 +377,184 @@ impl Fleet {
                 ..TickOptions::default()
             },
         )
-        .await?;
+        .await;
         sim.set_latency_ms(0);
+        let run = run?;
+        let after = sim_graphql_points(&self.world);
         let log = sim.requests();
         if run.code != Some(0) {
             tracing::warn!(tick = tick.name(), code = ?run.code, "the tick did not exit 0");
         }
-        Ok((run, log))
+        Ok(self.report(
+            tick,
+            &run,
+            &log,
+            before.zip(after).map(|(b, a)| a.saturating_sub(b)),
+        ))
     }
 
-    /// Runs poll, watch and a second (quiet) watch, and measures each.
+    fn report(
+        &self,
+        tick: Tick,
+        run: &TickRun,
+        log: &[RequestRecord],
+        graphql_charged: Option<u64>,
+    ) -> TickReport {
+        let depth = match tick {
+            Tick::Poll => poll_depth(log, claims_in(run)),
+            Tick::Watch => watch_depth(log),
+        };
+        report(
+            &Measured {
+                run,
+                log,
+                graphql_charged,
+                concurrency: self.concurrency(),
+                latency_ms: self.spec.latency_ms,
+            },
+            depth,
+        )
+    }
+
+    /// The measured sequence (see the module docs); `quiet` adds the settling poll and the
+    /// two quiet ticks.
+    async fn ticks(&self, bins: &Binaries, quiet: bool) -> anyhow::Result<FleetTicks> {
+        let poll = self.measure(bins, Tick::Poll).await?;
+        let watch = self.measure(bins, Tick::Watch).await?;
+        self.allow_claims(self.new_claims)?;
+        let poll_warm = self.measure(bins, Tick::Poll).await?;
+        let watch_warm = self.measure(bins, Tick::Watch).await?;
+        let live_runs_watched = locked_issues(&self.world);
+        let quiet = if quiet {
+            self.allow_claims(0)?;
+            let settle = run_tick(
+                bins,
+                Tick::Poll,
+                &self.config_path,
+                self.world.sim.now(),
+                &TickOptions {
+                    json: true,
+                    concurrency: Some(self.concurrency()),
+                    ..TickOptions::default()
+                },
+            )
+            .await?;
+            if settle.code != Some(0) || claims_in(&settle) != 0 {
+                bail!(
+                    "the settling poll (no free slot) exited {:?} and claimed {}: its log:\n{}",
+                    settle.code,
+                    claims_in(&settle),
+                    settle.stderr.chars().take(4000).collect::<String>()
+                );
+            }
+            let poll_quiet = self.measure(bins, Tick::Poll).await?;
+            let quiet_watch = self.measure(bins, Tick::Watch).await?;
+            Some((poll_quiet, quiet_watch))
+        } else {
+            None
+        };
+        Ok(FleetTicks {
+            poll,
+            watch,
+            poll_warm,
+            watch_warm,
+            quiet,
+            live_runs_watched,
+        })
+    }
+
+    /// Runs the measured sequence (without the fit or the targets: see [`run_bench`]).
     pub async fn run(&self, bins: &Binaries) -> anyhow::Result<FleetReport> {
-        let c = self.concurrency();
-        let l = self.spec.latency_ms;
-        let (poll, log) = self.measure(bins, Tick::Poll).await?;
-        let claims = claims_in(&poll);
-        let poll = report(&poll, &log, poll_depth(&log, claims), c, l);
-        let (watch, log) = self.measure(bins, Tick::Watch).await?;
-        let watch = report(&watch, &log, watch_depth(&log), c, l);
-        let (quiet, log) = self.measure(bins, Tick::Watch).await?;
-        let quiet_watch = report(&quiet, &log, watch_depth(&log), c, l);
+        let t = self.ticks(bins, true).await?;
+        let Some((poll_quiet, quiet_watch)) = t.quiet else {
+            bail!("the quiet ticks did not run");
+        };
         Ok(FleetReport {
             repos: self.spec.repos,
             issues_per_repo: self.spec.issues_per_repo,
             live_runs: self.spec.live_runs,
-            latency_ms: l,
-            concurrency: c,
-            poll,
-            watch,
+            latency_ms: self.spec.latency_ms,
+            concurrency: self.concurrency(),
+            new_claims_per_poll: self.new_claims,
+            live_runs_watched: t.live_runs_watched,
+            graphql_points_source: graphql_points_source(&self.world),
+            poll: t.poll,
+            watch: t.watch,
+            poll_warm: t.poll_warm,
+            watch_warm: t.watch_warm,
+            poll_quiet,
             quiet_watch,
+            fleet_fits: None,
+            fit: None,
+            targets: BTreeMap::new(),
         })
     }
+
+    /// The fit's point for this fleet: its warm ticks' costs.
+    async fn fit_point(&self, bins: &Binaries) -> anyhow::Result<FitPoint> {
+        let t = self.ticks(bins, false).await?;
+        Ok(point(self.spec.repos, &t.poll_warm, &t.watch_warm))
+    }
 }
 
-/// Dispatch entries in the tick's JSON plan.
-fn claims_in(run: &TickRun) -> usize {
-    run.plan
-        .as_ref()
-        .and_then(|p| p.get("dispatch"))
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len)
+fn point(repos: usize, poll_warm: &TickReport, watch_warm: &TickReport) -> FitPoint {
+    FitPoint {
+        repos,
+        poll_warm: poll_warm.rate_limit_cost,
+        watch_warm: watch_warm.rate_limit_cost,
+        poll_warm_claims: poll_warm.claims,
+    }
 }
 
-fn is_read(r: &RequestRecord) -> bool {
-    !r.is_write() || (r.remote == Remote::Github && r.path == "/graphql")
+/// The size of the fit's second fleet: a quarter of `spec`'s, but room for its live runs and
+/// both polls' claims; `None` when that is not smaller than `spec`'s.
+pub fn fit_repos(spec: &FleetSpec) -> Option<usize> {
+    let needed = spec.live_runs + 2 * NEW_CLAIMS as usize;
+    let small = (spec.repos / 4).max(needed).max(1);
+    (small < spec.repos).then_some(small)
 }
 
-fn is_fleet_read(r: &RequestRecord) -> bool {
-    r.remote == Remote::T3
-        && (r.path == "/api/orchestration/shell" || r.path == "/api/orchestration/snapshot")
-}
-
-/// The identity of a read: a repeated identity within one tick is a duplicate.
-fn read_key(r: &RequestRecord) -> (Remote, String, String, String) {
-    let body = if r.method == "GET" {
-        String::new()
+/// The whole bench: the fleet of `spec` through the measured sequence, with `opts.fit` a
+/// smaller fleet (same I, F, L) for the hourly cost model, then the targets.
+pub async fn run_bench(
+    bins: &Binaries,
+    spec: &FleetSpec,
+    opts: &BenchOptions,
+) -> anyhow::Result<FleetReport> {
+    // Everything the fit needs is checked before the (long) measurement starts.
+    let fit_plan = if opts.fit {
+        let schedules = read_schedules(&opts.cronjobs)?;
+        let Some(small) = fit_repos(spec) else {
+            bail!(
+                "fleet_fits needs a second, smaller fleet with room for the {} live runs and \
+                 {} claims: --repos {} is too small for that; pass more repos or --no-fit",
+                spec.live_runs,
+                2 * NEW_CLAIMS,
+                spec.repos
+            );
+        };
+        Some((schedules, small))
     } else {
-        r.body.clone()
+        None
     };
-    (
-        r.remote,
-        r.method.clone(),
-        format!("{}?{}", r.path, r.query),
-        body,
-    )
-}
-
-/// Reads repeated within the log (each repetition counts once).
-pub fn duplicate_reads(log: &[RequestRecord]) -> u64 {
-    let mut seen: HashMap<(Remote, String, String, String), u64> = HashMap::new();
-    for r in log.iter().filter(|r| is_read(r)) {
-        *seen.entry(read_key(r)).or_default() += 1;
-    }
-    seen.values().map(|n| n - 1).sum()
-}
-
-/// Mutating requests (a GraphQL POST query is a read).
-pub fn writes(log: &[RequestRecord]) -> u64 {
-    log.iter().filter(|r| !is_read(r)).count() as u64
-}
-
-/// T3 fleet reads in the log.
-pub fn fleet_reads(log: &[RequestRecord]) -> u64 {
-    log.iter().filter(|r| is_fleet_read(r)).count() as u64
-}
-
-fn has(log: &[RequestRecord], f: impl Fn(&RequestRecord) -> bool) -> bool {
-    log.iter().any(f)
-}
-
-/// The poll tick's dependent chain, from its code paths:
-/// - gathering: T3 environment → fleet (2) runs beside each repo's chain
-///   list ready issues → label events → labeler's permission → body edits / blocker issue
-///   (the last two independent of each other: one level), i.e. 3 or 4;
-/// - then, when winners are claimed: comments ∥ default branch → create status comment →
-///   lock label → T3 project.create → thread.create → turn.start → edit status comment (7;
-///   6 when the project already exists).
-pub fn poll_depth(log: &[RequestRecord], claims: usize) -> u64 {
-    let blockers_or_edits = has(log, |r| r.remote == Remote::Github && r.path == "/graphql")
-        || has(log, |r| {
-            r.remote == Remote::Github
-                && r.method == "GET"
-                && r.path.contains("/issues/")
-                && !r.path.ends_with("/events")
-                && !r.path.ends_with("/comments")
-        });
-    let gather = 3 + u64::from(blockers_or_edits);
-    let gather = gather.max(2);
-    if claims == 0 {
-        return gather;
-    }
-    let creates_project = has(log, |r| {
-        r.remote == Remote::T3 && r.method == "POST" && r.body.contains("project.create")
-    });
-    gather + 6 + u64::from(creates_project)
-}
-
-/// The watch tick's dependent chain, from its code paths: T3 environment → fleet (2) beside
-/// each repo's locked-issue list (1); then per live run: comments (the run record) → commits
-/// since dispatch ∥ thread detail ∥ default branch (the chain ends there while no commit of
-/// the run was pushed; a push adds CI → rollout).
-pub fn watch_depth(log: &[RequestRecord]) -> u64 {
-    let comments = has(log, |r| {
-        r.remote == Remote::Github && r.method == "GET" && r.path.ends_with("/comments")
-    });
-    let commits = has(log, |r| {
-        r.remote == Remote::Github && r.method == "GET" && r.path.ends_with("/commits")
-    });
-    2 + u64::from(comments) + u64::from(commits)
-}
-
-/// Measures one tick from its log.
-pub fn report(
-    run: &TickRun,
-    log: &[RequestRecord],
-    depth: u64,
-    concurrency: u16,
-    latency_ms: u64,
-) -> TickReport {
-    let mut by_remote = BTreeMap::new();
-    for r in log {
-        *by_remote
-            .entry(r.remote.as_str().to_owned())
-            .or_insert(0u64) += 1;
-    }
-    let total = log.len() as u64;
-    let duplicates = duplicate_reads(log);
-    let minimum = total - duplicates;
-    let c = u64::from(concurrency.max(1));
-    let limit_ms = (depth * latency_ms).max(minimum.div_ceil(c) * latency_ms);
-    let wall_ms = u64::try_from(run.wall.as_millis()).unwrap_or(u64::MAX);
-    TickReport {
-        wall_ms,
-        exit_code: run.code,
-        requests: Requests { total, by_remote },
-        rate_limited_requests: log
-            .iter()
-            .filter(|r| r.remote == Remote::Github && r.status != 304)
-            .count() as u64,
-        writes: writes(log),
-        duplicate_gets: duplicates,
-        t3_fleet_reads: fleet_reads(log),
-        peak_rss_kib: run.peak_rss_kib,
-        depth,
-        total_requests: minimum,
-        concurrency: concurrency.max(1),
-        limit_ms,
-        ratio: if limit_ms == 0 {
-            0.0
-        } else {
-            wall_ms as f64 / limit_ms as f64
-        },
-    }
-}
-
-/// The T3 read-cost mode: `threads` threads with long histories served as a pre-0.0.32
-/// `/snapshot`, one watch tick with debug logs.
-pub async fn run_t3(bins: &Binaries, threads: usize) -> anyhow::Result<T3Report> {
-    let world = World::new(Sim::default());
-    let running = server::start(world.clone()).await?;
-    let dir = tempfile::tempdir().context("cannot create the bench directory")?;
-    scenario::install_credentials(&world, &running, dir.path())?;
-    {
-        let mut t3 = lock(&world.t3);
-        t3.set_version(T3Version::V0_0_27);
-        crate::t3::seed_history(&mut t3, threads, T3_MESSAGES, T3_ACTIVITIES);
-    }
-    // One enrolled repo without live runs: the tick's cost is then the fleet read.
-    let repo = repo_name(0);
-    {
-        let mut gh = lock(&world.github);
-        gh.add_repo(&repo, "main", false)?;
-        gh.set_collaborator(&repo, BOT, Role::Write)?;
-    }
-    let config = scenario::write_config(&running, dir.path(), &[repo], 1)?;
-    world.sim.reset_log();
-    let run = run_tick(
-        bins,
-        Tick::Watch,
-        &config,
-        world.sim.now(),
-        &TickOptions {
-            json: true,
-            measure_rss: true,
-            env: vec![("RUST_LOG".into(), "debug".into())],
-            ..TickOptions::default()
-        },
-    )
-    .await?;
-    let log = world.sim.requests();
-    let fleet_read = run
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v.get("message").and_then(Value::as_str) == Some("fleet read"));
-    let Some(fleet_read) = fleet_read else {
-        bail!(
-            "the watch tick logged no `fleet read` (exit {:?}); its log:\n{}",
-            run.code,
-            run.stderr.chars().take(4000).collect::<String>()
-        );
+    let mut report = {
+        let fleet = build_fleet(bins, spec).await?;
+        fleet.run(bins).await?
     };
-    let field = |k: &str| fleet_read.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let snapshot_bytes = field("bytes");
-    Ok(T3Report {
-        threads,
-        wall_ms: u64::try_from(run.wall.as_millis()).unwrap_or(u64::MAX),
-        exit_code: run.code,
-        snapshot_bytes,
-        parse_ms: field("parse_ms"),
-        peak_rss_kib: run.peak_rss_kib,
-        peak_to_snapshot: run
-            .peak_rss_kib
-            .filter(|_| snapshot_bytes > 0)
-            .map(|k| (k * 1024) as f64 / snapshot_bytes as f64),
-        t3_fleet_reads: fleet_reads(&log),
-    })
+    if let Some((schedules, small)) = fit_plan {
+        let small_spec = FleetSpec {
+            repos: small,
+            ..spec.clone()
+        };
+        let small_point = {
+            let fleet = build_fleet(bins, &small_spec).await?;
+            fleet.fit_point(bins).await?
+        };
+        let big_point = point(spec.repos, &report.poll_warm, &report.watch_warm);
+        let fit = fit::fit(vec![small_point, big_point], schedules)?;
+        report.fleet_fits = fit.fleet_fits;
+        report.fit = Some(fit);
+    }
+    report.targets = evaluate(&report);
+    Ok(report)
 }

@@ -42,8 +42,10 @@ enum Command {
         #[arg(long)]
         config_out: PathBuf,
     },
-    /// Measure one poll tick and two watch ticks of the real binaries against a simulated fleet
-    /// with injected latency (docs/performance.md); or, with --t3-threads, the cost of one T3 fleet read.
+    /// Measure the real binaries' poll and watch ticks (cold, warm, quiet) against a simulated
+    /// fleet with injected latency, their GitHub rate-limit cost, the largest fleet that fits the
+    /// hourly budget, and the targets (docs/performance.md); or, with --t3-threads, the cost of
+    /// one T3 fleet read.
     Bench {
         #[arg(long, default_value_t = 200)]
         repos: usize,
@@ -63,6 +65,13 @@ enum Command {
         /// Measure one watch tick reading a pre-0.0.32 /snapshot of N threads instead.
         #[arg(long)]
         t3_threads: Option<usize>,
+        /// Skip the second, smaller fleet (and so `fleet_fits`): a faster run.
+        #[arg(long)]
+        no_fit: bool,
+        /// The CronJob manifest whose afk-poll and afk-watch schedules set the ticks an hour for
+        /// `fleet_fits` (default: the source tree's deploy/base/cronjobs.yaml).
+        #[arg(long)]
+        cronjobs: Option<PathBuf>,
     },
 }
 
@@ -129,6 +138,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             json,
             sequential,
             t3_threads,
+            no_fit,
+            cronjobs,
         } => {
             let bins = Binaries::beside_current_exe()?;
             if let Some(threads) = t3_threads {
@@ -147,12 +158,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 latency_ms,
                 sequential,
             };
-            let fleet = afk_sim::bench::build_fleet(&bins, &spec).await?;
-            let report = fleet.run(&bins).await?;
+            let opts = afk_sim::bench::BenchOptions {
+                fit: !no_fit,
+                cronjobs: cronjobs.unwrap_or_else(afk_sim::bench::shipped_cronjobs),
+            };
+            let report = afk_sim::bench::run_bench(&bins, &spec, &opts).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print_fleet(&report);
+                print!("{}", afk_sim::bench::render(&report));
             }
             Ok(())
         }
@@ -171,45 +185,6 @@ fn print_t3(r: &afk_sim::bench::T3Report) {
         r.wall_ms,
         r.t3_fleet_reads
     );
-}
-
-fn print_fleet(r: &afk_sim::bench::FleetReport) {
-    println!(
-        "fleet: {} repos x {} issues, {} live runs, latency {} ms, concurrency {}",
-        r.repos, r.issues_per_repo, r.live_runs, r.latency_ms, r.concurrency
-    );
-    println!(
-        "{:<12} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>6}",
-        "tick",
-        "wall_ms",
-        "requests",
-        "minimum",
-        "writes",
-        "dups",
-        "depth",
-        "rss_kib",
-        "limit_ms",
-        "ratio"
-    );
-    for (name, t) in [
-        ("poll", &r.poll),
-        ("watch", &r.watch),
-        ("quiet watch", &r.quiet_watch),
-    ] {
-        println!(
-            "{:<12} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>6.2}",
-            name,
-            t.wall_ms,
-            t.requests.total,
-            t.total_requests,
-            t.writes,
-            t.duplicate_gets,
-            t.depth,
-            t.peak_rss_kib.map_or("?".to_owned(), |k| k.to_string()),
-            t.limit_ms,
-            t.ratio
-        );
-    }
 }
 
 async fn serve(scenario: &str, config_out: &std::path::Path) -> anyhow::Result<()> {
