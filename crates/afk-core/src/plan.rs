@@ -164,6 +164,9 @@ pub struct RunEntry {
     pub phase: String,
     pub decision: Decision,
     pub reason: String,
+    /// The run's spend so far in USD, from its record (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

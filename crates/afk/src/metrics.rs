@@ -181,6 +181,19 @@ pub fn render(plan: &Plan, stats: &TickStats) -> String {
         runs.get_or_create(&l(&[("phase", &phase), ("decision", decision)]))
             .set(n);
     }
+    let spend = float_gauge(
+        &mut r,
+        "afk_run_spend_usd",
+        "Spend so far in USD of each run the last watch looked at, from its record",
+    );
+    for e in &plan.runs {
+        if let (Some(usd), Some(run)) = (e.spend_usd, &e.run) {
+            let (repo, issue, run) = (e.repo.to_string(), e.issue.to_string(), run.to_string());
+            spend
+                .get_or_create(&l(&[("repo", &repo), ("issue", &issue), ("run", &run)]))
+                .set(usd);
+        }
+    }
     let errors = gauge_family(
         &mut r,
         "afk_errors",
@@ -378,6 +391,36 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("afk_github_graphql_remaining"), "{text}");
+    }
+
+    #[test]
+    fn each_run_s_spend_becomes_a_gauge() {
+        let mut plan = Plan::new(TickKind::Watch, false, false);
+        let run: afk_core::model::RunId = "acme__shop-7-1".parse().expect("run id");
+        for (run, spend) in [(Some(run), Some(1.25)), (None, None)] {
+            plan.runs.push(afk_core::plan::RunEntry {
+                repo: "acme/shop".parse().expect("repo"),
+                issue: 7,
+                run,
+                phase: "agent".into(),
+                decision: afk_core::plan::Decision::Wait,
+                reason: String::new(),
+                spend_usd: spend,
+            });
+        }
+        let stats = TickStats {
+            duration: Duration::from_secs(1),
+            finished_at: 1_700_000_000,
+            github_requests: None,
+            github_not_modified: None,
+            github_graphql_points: None,
+            github_graphql_remaining: None,
+            github_graphql_queries: None,
+        };
+        let text = render(&plan, &stats);
+        let line = "afk_run_spend_usd{tick=\"watch\",repo=\"acme/shop\",issue=\"7\",run=\"acme__shop-7-1\"} 1.25";
+        assert!(text.contains(line), "{line} in {text}");
+        assert_eq!(text.matches("afk_run_spend_usd{").count(), 1, "{text}");
     }
 
     #[test]

@@ -196,6 +196,7 @@ async fn watch_run(tick: &Tick<'_>, repo: &RepoName, issue: &Issue) -> RunReport
             phase: outcome.phase.to_owned(),
             decision: outcome.decision,
             reason: outcome.reason.clone(),
+            spend_usd: Some(outcome.record.spend_usd),
         }),
         live: (outcome.record.status != RunStatus::Finished).then(|| record.run.clone()),
         ..RunReport::default()
@@ -286,6 +287,7 @@ fn evidence_failed(ctx: &ErrCtx, record: &RunRecord, e: &RemoteError) -> RunRepo
             phase: phase_of(record).to_owned(),
             decision: Decision::Wait,
             reason: format!("could not gather evidence, nothing decided: {e}"),
+            spend_usd: Some(record.spend_usd),
         }),
         errors: vec![ctx.error(format!("evidence: {e}"))],
         live: Some(record.run.clone()),
@@ -415,6 +417,7 @@ async fn orphan(tick: &Tick<'_>, ctx: &ErrCtx, kind: OrphanKind) -> RunReport {
             phase: "orphan".to_owned(),
             decision: outcome.decision,
             reason: outcome.reason.clone(),
+            spend_usd: None,
         }),
         effects: outcome.effects.clone(),
         ..RunReport::default()

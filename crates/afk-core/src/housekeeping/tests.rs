@@ -223,6 +223,7 @@ fn runs_concluded_for_a_person_this_tick_are_untouchable() {
         phase: "finished".into(),
         decision,
         reason: String::new(),
+        spend_usd: None,
     };
     let live: BTreeSet<RunId> = [run(1)].into_iter().collect();
     let runs = [

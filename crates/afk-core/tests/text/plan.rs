@@ -95,6 +95,7 @@ fn watch_plan() -> Plan {
             phase: "ci".to_owned(),
             decision: Decision::FixForward,
             reason: "CI red (e2e), agent idle, attempt 2 of 5".to_owned(),
+            spend_usd: None,
         },
         RunEntry {
             repo: other(),
@@ -103,6 +104,7 @@ fn watch_plan() -> Plan {
             phase: "orphan".to_owned(),
             decision: Decision::Released,
             reason: "lock label without a readable run record".to_owned(),
+            spend_usd: None,
         },
     ];
     plan.effects = vec![
