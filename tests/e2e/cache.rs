@@ -28,9 +28,10 @@ fn decisions(run: &TickRun) -> Value {
 
 /// GitHub GETs of a log: (answered 304, answered otherwise).
 fn github_gets(log: &[RequestRecord]) -> (usize, usize) {
+    // `GET /rate_limit` is free (GitHub's docs) and never cached: not a read of the fleet.
     let gets: Vec<_> = log
         .iter()
-        .filter(|r| r.remote == Remote::Github && r.method == "GET")
+        .filter(|r| r.remote == Remote::Github && r.method == "GET" && r.path != "/rate_limit")
         .collect();
     let free = gets.iter().filter(|r| r.status == 304).count();
     (free, gets.len() - free)
@@ -129,10 +130,9 @@ async fn a_later_poll_on_an_unchanged_fleet_reads_free_304s_and_decides_the_same
 
     let (warm, warm_log) = poll(&h, TickOptions::default()).await;
     let (free, costed) = github_gets(&warm_log);
-    assert!(
-        free >= 5,
-        "listings, events and permissions answered 304: {free}"
-    );
+    // The repo is busy with #1, so a scheduled poll reads only its two listings (lazy
+    // vetting); both are free.
+    assert!(free >= 2, "both listings answered 304: {free}");
     assert_eq!(costed, 0, "every GitHub GET of an unchanged fleet is a 304");
     eprintln!("warm poll: {free} GitHub GETs answered 304, {costed} at full cost");
 
@@ -160,11 +160,9 @@ async fn a_later_poll_on_an_unchanged_fleet_reads_free_304s_and_decides_the_same
     assert!(!file.exists(), "a dry run saved no cache");
     std::fs::write(&file, &saved).expect("restores");
     let (_, dry_log) = poll(&h, dry).await;
-    assert_eq!(
-        github_gets(&dry_log),
-        (free, 0),
-        "a dry run reads the cache"
-    );
+    // The listings come from the cache; a dry run also reads every issue's deep facts, which
+    // the scheduled polls never cached (lazy vetting), at full cost.
+    assert_eq!(github_gets(&dry_log).0, free, "a dry run reads the cache");
 }
 
 #[tokio::test(flavor = "multi_thread")]

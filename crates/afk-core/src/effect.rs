@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::CloseReason;
-use crate::model::{IssueNumber, RepoName, RunId};
+use crate::model::{IssueNumber, RepoName, RunId, Timestamp};
 use crate::record::Channel;
 
 /// One rendered doorbell message.
@@ -144,6 +144,15 @@ pub enum Effect {
         #[serde(default)]
         reason: WorktreeRemoval,
     },
+    /// Keeps a run's clone for a person (needs-human, frozen): marks it retained since `since`,
+    /// so housekeeping removes it only after `workspace.retain_days` and never evicts it
+    /// before. Idempotent: marking again with the same time changes nothing.
+    RetainWorktree {
+        repo: RepoName,
+        run: RunId,
+        worktree: String,
+        since: Timestamp,
+    },
     /// Removes the half-built clone (`<run id>.partial`) a tick left behind when it died, of a
     /// run that is no longer live. The clone in place, if any, stays.
     RemovePartialClone {
@@ -179,6 +188,7 @@ impl Effect {
             Effect::StartTurn { .. } => "start-turn",
             Effect::Interrupt { .. } => "interrupt",
             Effect::RemoveWorktree { .. } => "remove-worktree",
+            Effect::RetainWorktree { .. } => "retain-worktree",
             Effect::RemovePartialClone { .. } => "remove-partial-clone",
             Effect::RemoveCacheDir { .. } => "remove-cache-dir",
             Effect::Notify { .. } => "notify",
@@ -198,6 +208,7 @@ impl Effect {
             | Effect::StartTurn { repo, .. }
             | Effect::Interrupt { repo, .. }
             | Effect::RemoveWorktree { repo, .. }
+            | Effect::RetainWorktree { repo, .. }
             | Effect::RemovePartialClone { repo, .. }
             | Effect::Notify { repo, .. } => repo,
             Effect::RemoveCacheDir { .. } => return None,

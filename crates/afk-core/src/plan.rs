@@ -455,6 +455,16 @@ fn effect_line(effect: &Effect) -> String {
             one_line(worktree),
             reason.as_str()
         ),
+        Effect::RetainWorktree {
+            repo,
+            run,
+            worktree,
+            since,
+        } => format!(
+            "{kind}  {repo}  run {run}  {}  (since {})",
+            one_line(worktree),
+            since.to_rfc3339()
+        ),
         Effect::RemovePartialClone { repo, run, path } => {
             format!("{kind}  {repo}  run {run}  {}", one_line(path))
         }

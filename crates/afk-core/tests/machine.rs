@@ -665,6 +665,7 @@ fn row4_red_after_the_last_attempt_is_frozen_and_the_auto_closed_issue_reopened(
     assert_eq!(
         kinds(&out),
         [
+            "retain-worktree",
             "upsert-status-comment",
             "remove-label ready-for-agent",
             "add-label ready-for-human",
@@ -689,8 +690,9 @@ fn row4_the_window_closing_freezes_even_a_running_turn_and_interrupts_it() {
         .decide();
     assert_eq!(out.decision, Decision::Frozen);
     assert!(out.reason.contains("window"), "{}", out.reason);
-    assert_eq!(kinds(&out)[1], "interrupt");
-    let Effect::Interrupt { command_id, .. } = &out.effects[1] else {
+    assert_eq!(kinds(&out)[0], "retain-worktree");
+    assert_eq!(kinds(&out)[2], "interrupt");
+    let Effect::Interrupt { command_id, .. } = &out.effects[2] else {
         panic!("interrupt");
     };
     assert_eq!(command_id, "afk-octo__shop-42-1-interrupt-verdict");
@@ -877,6 +879,7 @@ fn row6_a_turn_that_completed_without_pushing_goes_to_a_human() {
     assert_eq!(
         kinds(&out),
         [
+            "retain-worktree",
             "upsert-status-comment",
             "remove-label ready-for-agent",
             "add-label ready-for-human",

@@ -108,6 +108,9 @@ impl Applier<'_> {
                     .remove_worktree(run, &run.branch())
                     .await
             }
+            Effect::RetainWorktree { run, since, .. } => {
+                self.remotes.workspaces.mark_retained(run, *since).await
+            }
             Effect::RemovePartialClone { run, .. } => {
                 self.remotes.workspaces.remove_partial_clone(run).await
             }

@@ -16,7 +16,7 @@ use afk_core::machine::{
 };
 use afk_core::model::{RepoName, RunId, Timestamp};
 use afk_core::plan::{Decision, ErrorEntry, Plan, RunEntry};
-use afk_core::record::{RunRecord, RunStatus, Verdict};
+use afk_core::record::{RunRecord, RunStatus};
 use afk_remotes::error::RemoteError;
 use afk_remotes::tracker::{Comment, Issue, IssueState};
 use futures::StreamExt;
@@ -329,18 +329,6 @@ async fn apply_run(
     report.effects.extend(follow.effects.iter().cloned());
     if let Err(e) = tick.apply_all(&follow.effects, &mut comment, ctx).await {
         report.errors.push(e);
-    }
-    if let Some(v) = &outcome.record.verdict
-        && matches!(v.verdict, Verdict::NeedsHuman | Verdict::Frozen)
-        && let Err(e) = tick
-            .remotes
-            .workspaces
-            .mark_retained(&outcome.record.run, v.at)
-            .await
-    {
-        report
-            .errors
-            .push(ctx.error(format!("could not mark the worktree as retained: {e}")));
     }
     report.tracked = Some((follow.record, comment_id));
 }

@@ -144,7 +144,18 @@ pub(super) fn finish(
     record.verdict = Some(verdict.clone());
     let kind = verdict.verdict;
     let labels = &config.labels;
-    let mut effects: Vec<Effect> = upsert_if_changed(input, &record).into_iter().collect();
+    let mut effects: Vec<Effect> = Vec::new();
+    if matches!(kind, Verdict::NeedsHuman | Verdict::Frozen) && input.record.verdict.is_none() {
+        // Kept for a person: marked before the verdict is recorded, so a tick that dies in
+        // between decides (and marks) again; once recorded, it is marked.
+        effects.push(Effect::RetainWorktree {
+            repo: record.repo.clone(),
+            run: record.run.clone(),
+            worktree: record.worktree.clone(),
+            since: verdict.at,
+        });
+    }
+    effects.extend(upsert_if_changed(input, &record));
     if agent.turn_running() {
         let why = if kind == Verdict::Released {
             "override"

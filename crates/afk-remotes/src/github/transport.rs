@@ -206,7 +206,7 @@ impl Transport {
         }
     }
 
-    /// A GET, conditional when a validator for the URL is cached.
+    /// A GET, conditional when a validator for the URL is cached (see [`cacheable`]).
     pub async fn get(&self, path_or_url: &str, accept: &[u16]) -> Result<Answer> {
         self.send(Method::GET, path_or_url, None, accept, true)
             .await
@@ -226,7 +226,7 @@ impl Transport {
         let what = self.describe(&method, &url);
         let (method, url, what) = (&method, url.as_str(), what.as_str());
         retry::run(&self.policy, REMOTE, what, idempotent, || async move {
-            let conditional = *method == Method::GET;
+            let conditional = cacheable(method, url);
             let validator = if conditional {
                 lock(&self.etags).validator(url)
             } else {
@@ -416,6 +416,14 @@ fn strong_last_modified(resp: &Response) -> Option<String> {
     let (modified, date) = (parse("last-modified")?, parse("date")?);
     let strong = modified + chrono::TimeDelta::seconds(60) <= date;
     strong.then(|| resp.header("last-modified").map(str::to_owned))?
+}
+
+/// Whether an answer is kept in the conditional-request cache and revalidated: every GET but
+/// `GET /rate_limit`, which costs nothing (GitHub REST docs, "Rate limits": it "does not count
+/// against your REST API rate limit") and must always be fresh.
+fn cacheable(method: &Method, url: &str) -> bool {
+    let path = url.split('?').next().unwrap_or(url);
+    *method == Method::GET && !path.ends_with("/rate_limit")
 }
 
 /// A failed send: octocrab's error with its causes (never a header: the credential is not in

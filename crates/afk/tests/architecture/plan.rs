@@ -151,6 +151,12 @@ fn one_of_each() -> Vec<Effect> {
             worktree: "/data/afk/worktrees/octo__shop/run".into(),
             reason: WorktreeRemoval::Evicted,
         },
+        Effect::RetainWorktree {
+            repo: repo.clone(),
+            run: run.clone(),
+            worktree: "/data/afk/worktrees/octo__shop/run".into(),
+            since: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time"),
+        },
         Effect::RemovePartialClone {
             repo: repo.clone(),
             run: run.clone(),
