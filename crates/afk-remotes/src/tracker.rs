@@ -74,6 +74,17 @@ pub struct Comment {
     pub created_at: Timestamp,
 }
 
+impl From<&Comment> for afk_core::comment::CommentFacts {
+    /// What the core reads of a comment to find a run's record.
+    fn from(c: &Comment) -> Self {
+        afk_core::comment::CommentFacts {
+            id: c.id,
+            author: c.author.clone(),
+            body: c.body.clone(),
+        }
+    }
+}
+
 /// A commit on a branch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {

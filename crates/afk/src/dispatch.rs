@@ -105,14 +105,7 @@ pub async fn claim_winner(
         Ok(c) => c,
         Err(e) => return ClaimReport::failed(w, e.to_string()),
     };
-    let facts: Vec<CommentFacts> = comments
-        .iter()
-        .map(|c| CommentFacts {
-            id: c.id,
-            author: c.author.clone(),
-            body: c.body.clone(),
-        })
-        .collect();
+    let facts: Vec<CommentFacts> = comments.iter().map(CommentFacts::from).collect();
     let latest = match latest_record(&facts, &tick.bot()) {
         RecordLookup::Found {
             comment_id, record, ..

@@ -112,14 +112,7 @@ async fn record_of(
     errors: &mut Vec<String>,
 ) -> Result<Option<RunRecord>, RemoteError> {
     let comments = remotes.tracker.list_comments(repo, number).await?;
-    let facts: Vec<CommentFacts> = comments
-        .into_iter()
-        .map(|c| CommentFacts {
-            id: c.id,
-            author: c.author,
-            body: c.body,
-        })
-        .collect();
+    let facts: Vec<CommentFacts> = comments.iter().map(CommentFacts::from).collect();
     Ok(match latest_record(&facts, &bot(config)) {
         RecordLookup::Found { record, .. } => Some(*record),
         RecordLookup::None => None,

@@ -246,14 +246,7 @@ async fn read_record(tick: &Tick<'_>, ctx: &ErrCtx) -> Result<Found, RunReport> 
             });
         }
     };
-    let facts: Vec<CommentFacts> = comments
-        .iter()
-        .map(|c| CommentFacts {
-            id: c.id,
-            author: c.author.clone(),
-            body: c.body.clone(),
-        })
-        .collect();
+    let facts: Vec<CommentFacts> = comments.iter().map(CommentFacts::from).collect();
     let kind = match latest_record(&facts, &tick.bot()) {
         RecordLookup::Found {
             comment_id,
