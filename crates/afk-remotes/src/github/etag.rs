@@ -95,11 +95,14 @@ impl From<EtagCache> for Stored {
 }
 
 impl EtagCache {
-    /// Entries kept at most; the least recently used go first.
-    pub const MAX_ENTRIES: usize = 4096;
+    /// Entries kept at most; the least recently used go first. A tick reads its resources in
+    /// the same order every time, so a cache smaller than one tick's reads is evicted before it
+    /// is reused and answers nothing: sized for a 2,000-repo fleet (two listings per repo plus
+    /// the timelines, permissions and blockers its poll vets, about 20,000 entries).
+    pub const MAX_ENTRIES: usize = 65_536;
     /// Bytes kept at most (bodies, URLs and validators); the least recently used go first. A
     /// single answer larger than this is not kept at all.
-    pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+    pub const MAX_BYTES: usize = 256 * 1024 * 1024;
 
     pub fn new() -> EtagCache {
         EtagCache::default()
