@@ -61,6 +61,20 @@ fn looks_secret(word: &str) -> bool {
     long && letters && digits && !sha
 }
 
+/// A bounded, single-line excerpt of a remote's text for a message: control characters
+/// blanked, at most 200 characters (then `…`), trimmed.
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    if text.chars().count() > 200 {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::config::ImageMatch;
 use crate::evidence::DeployVerdict;
+use crate::public::excerpt;
 
 /// One entry of `status.conditions` of a Deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -151,20 +152,6 @@ fn shows_commit(
             )),
         },
     }
-}
-
-/// A value from the cluster shown in a reason: control characters blanked, at most 200
-/// characters (then `…`), trimmed.
-fn excerpt(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    if text.chars().count() > 200 {
-        out.push('…');
-    }
-    out.trim().to_owned()
 }
 
 /// The deploy verdict for commit `sha` from the Deployment's facts: the target container's pod

@@ -136,16 +136,7 @@ fn describe(kind: &ErrorKind) -> String {
 
 /// A bounded, single-line excerpt of a response body for error messages.
 pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    if text.chars().count() > 200 {
-        out.push('…');
-    }
-    out.trim().to_owned()
+    afk_core::public::excerpt(&String::from_utf8_lossy(body))
 }
 
 pub type Result<T, E = RemoteError> = std::result::Result<T, E>;

@@ -22,16 +22,14 @@ pub async fn read_fleet(remotes: &Remotes) -> Result<Fleet, RemoteError> {
 /// that needs T3 is done.
 pub fn t3_unreachable_error(config: &Config, e: &RemoteError) -> ErrorEntry {
     let url = config.t3.as_ref().map_or("", |t| t.base_url.as_str());
-    ErrorEntry {
-        public: None,
-        repo: None,
-        issue: None,
-        run: None,
-        error: format!(
+    crate::tick::error(
+        None,
+        None,
+        format!(
             "T3 unreachable at {url}: {e}; every live run waits on T3 (check that the T3 server \
              runs and is reachable from afk-watch, and afk's T3 token)"
         ),
-    }
+    )
 }
 
 /// Stands in for T3's fleet when it could not be read. Nothing is applied against it: with T3

@@ -8,17 +8,7 @@ use afk_core::effect::Effect;
 use afk_core::model::RunId;
 use afk_core::plan::{ErrorEntry, Plan};
 
-use crate::tick::Tick;
-
-fn tick_error(error: String) -> ErrorEntry {
-    ErrorEntry {
-        public: None,
-        repo: None,
-        issue: None,
-        run: None,
-        error,
-    }
-}
+use crate::tick::{Tick, error};
 
 /// Decides housekeeping (never touching a run in `live` or one this tick concluded for a
 /// person, as `plan.runs` shows) and applies it (dry run: only adds the effects to the plan). A failed effect stops the pass; the next tick gathers the
@@ -30,7 +20,7 @@ pub async fn run(tick: &Tick<'_>, live: &BTreeSet<RunId>, plan: &mut Plan) {
         && let Err(e) = workspaces.maintain_mirrors().await
     {
         plan.errors
-            .push(tick_error(format!("workspace housekeeping: {e}")));
+            .push(error(None, None, format!("workspace housekeeping: {e}")));
     }
     let volume = workspaces.volume_usage();
     let sizes = afk_core::housekeeping::over_limit(volume.as_ref(), ws_config.evict_above_percent);
@@ -38,7 +28,7 @@ pub async fn run(tick: &Tick<'_>, live: &BTreeSet<RunId>, plan: &mut Plan) {
         Ok(f) => f,
         Err(e) => {
             plan.errors
-                .push(tick_error(format!("workspace housekeeping: {e}")));
+                .push(error(None, None, format!("workspace housekeeping: {e}")));
             return;
         }
     };

@@ -270,16 +270,14 @@ pub async fn run(tick: TickKind, args: &Args) -> Outcome {
         .await
         .is_err()
     {
-        plan.errors.push(afk_core::plan::ErrorEntry {
-            public: None,
-            repo: None,
-            issue: None,
-            run: None,
-            error: format!(
+        plan.errors.push(crate::tick::error(
+            None,
+            None,
+            format!(
                 "the tick deadline ({}) passed; unfinished work resumes next tick",
                 afk_core::model::format_duration(config.limits.tick_deadline)
             ),
-        });
+        ));
     }
     budget::record(&config, &remotes, now, &mut plan);
     if !args.dry_run {

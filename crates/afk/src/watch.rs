@@ -71,15 +71,11 @@ pub async fn tick(
     // The rate-limit reserve: the watch reads no further run once it is reached, but finishes
     // every run it has read (its verdict, lock release and doorbells are written).
     if let Err(e) = remotes.tracker.read_rate_limit().await {
-        plan.errors.push(ErrorEntry {
-            public: None,
-            repo: None,
-            issue: None,
-            run: None,
-            error: format!(
-                "the rate-limit budget is unknown (the answers' own figures still guard): {e}"
-            ),
-        });
+        plan.errors.push(crate::tick::error(
+            None,
+            None,
+            format!("the rate-limit budget is unknown (the answers' own figures still guard): {e}"),
+        ));
     }
     if crate::budget::reserve_reached(config, remotes, now, plan, RESERVE_STOPS) {
         return;
@@ -100,13 +96,9 @@ pub async fn tick(
     for (repo, result) in repos {
         match result {
             Ok(issues) => live_issues.extend(issues.into_iter().map(|i| (repo.clone(), i))),
-            Err(e) => plan.errors.push(ErrorEntry {
-                public: None,
-                repo: Some(repo),
-                issue: None,
-                run: None,
-                error: e.to_string(),
-            }),
+            Err(e) => plan
+                .errors
+                .push(crate::tick::error(Some(&repo), None, e.to_string())),
         }
     }
     live_issues.sort_by(|a, b| (&a.0, a.1.number).cmp(&(&b.0, b.1.number)));
@@ -348,22 +340,17 @@ async fn page_t3_outage(
         let Effect::Notify { channel, .. } = effect else {
             continue;
         };
-        let delivery = match tick.applier().apply(effect, &mut None).await {
-            Ok(()) => Delivery::Delivered,
-            Err(e) => {
-                plan.errors.push(ErrorEntry {
-                    public: None,
-                    repo: None,
-                    issue: None,
-                    run: None,
-                    error: format!(
+        let delivery =
+            match tick.applier().apply(effect, &mut None).await {
+                Ok(()) => Delivery::Delivered,
+                Err(e) => {
+                    plan.errors.push(crate::tick::error(None, None, format!(
                         "the t3-unreachable page via {channel:?} was not delivered (retried next \
                          tick): {e}"
-                    ),
-                });
-                Delivery::Failed
-            }
-        };
+                    )));
+                    Delivery::Failed
+                }
+            };
         for record in &mut after {
             *record = after_t3_page(record, *channel, delivery);
         }
