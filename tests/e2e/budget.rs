@@ -3,7 +3,7 @@
 //! it while reading a run still lands that run; a busy repo costs no deep read.
 
 use afk_core::record::Verdict;
-use afk_sim::driver::{Tick, TickOptions};
+use afk_sim::driver::Tick;
 use afk_sim::github::Actor;
 use afk_sim::infra::{Remote, lock};
 use afk_sim::scenario::MAINTAINER;
@@ -215,15 +215,7 @@ async fn a_busy_repo_costs_no_deep_read_but_a_dry_run_explains_every_issue() {
     assert!(deep(&h).is_empty(), "{:?}", deep(&h));
 
     h.reset_log();
-    let d = h
-        .tick_with(
-            Tick::Poll,
-            TickOptions {
-                dry_run: true,
-                ..TickOptions::default()
-            },
-        )
-        .await;
+    let d = h.dry_run(Tick::Poll).await;
     sane(&d);
     assert!(!deep(&h).is_empty(), "a dry run reads every issue");
     let detail = plan(&d)["skipped"].to_string();

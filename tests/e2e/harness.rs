@@ -67,6 +67,15 @@ impl Harness {
         self.tick_with(tick, TickOptions::default()).await
     }
 
+    /// One `--dry-run` tick with the JSON plan.
+    pub async fn dry_run(&self, tick: Tick) -> TickRun {
+        let opts = TickOptions {
+            dry_run: true,
+            ..TickOptions::default()
+        };
+        self.tick_with(tick, opts).await
+    }
+
     /// Poll then watch, then move the clock on.
     pub async fn round(&self, step_secs: i64) -> (TickRun, TickRun) {
         let p = self.tick(Tick::Poll).await;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use afk_core::model::RunId;
-use afk_sim::driver::{Tick, TickOptions};
+use afk_sim::driver::Tick;
 use serde_json::Value;
 
 use crate::harness::{Harness, plan};
@@ -88,15 +88,7 @@ async fn housekeeping_is_planned_shown_by_a_dry_run_and_applied_by_the_tick() {
     ];
     want.sort();
 
-    let dry = h
-        .tick_with(
-            Tick::Watch,
-            TickOptions {
-                dry_run: true,
-                ..TickOptions::default()
-            },
-        )
-        .await;
+    let dry = h.dry_run(Tick::Watch).await;
     assert_eq!(dry.code, Some(0), "{}", dry.stderr);
     let mut planned = housekeeping(plan(&dry));
     planned.sort();

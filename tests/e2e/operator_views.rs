@@ -352,19 +352,11 @@ fn value(push: &afk_sim::pushgateway::Push, name: &str, labels: &[(&str, &str)])
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_tick_pushes_its_metrics_and_a_dry_run_pushes_none() {
-    use afk_sim::driver::{Tick, TickOptions};
+    use afk_sim::driver::Tick;
     let h = Harness::new("landed").await;
     let (repo, _) = h.repo();
     enable_metrics(&h, &h.url(afk_sim::infra::Remote::Pushgateway));
-    let dry = h
-        .tick_with(
-            Tick::Poll,
-            TickOptions {
-                dry_run: true,
-                ..TickOptions::default()
-            },
-        )
-        .await;
+    let dry = h.dry_run(Tick::Poll).await;
     assert_eq!(dry.code, Some(0), "{}", dry.stderr);
     assert!(
         lock(&h.world.pushgateway).pushes.is_empty(),

@@ -79,15 +79,7 @@ async fn kill_switch_on_watch_observes_but_starts_no_agent_work() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_reads_everything_and_writes_nothing() {
     let h = Harness::new("landed").await;
-    let p = h
-        .tick_with(
-            Tick::Poll,
-            TickOptions {
-                dry_run: true,
-                ..TickOptions::default()
-            },
-        )
-        .await;
+    let p = h.dry_run(Tick::Poll).await;
     assert_eq!(p.code, Some(0), "{}", p.stderr);
     let plan = plan(&p);
     assert_eq!(plan["dry_run"], true);
@@ -107,15 +99,7 @@ async fn dry_run_reads_everything_and_writes_nothing() {
     h.tick(Tick::Poll).await;
     h.world.sim.clock.advance_secs(1500);
     h.reset_log();
-    let w = h
-        .tick_with(
-            Tick::Watch,
-            TickOptions {
-                dry_run: true,
-                ..TickOptions::default()
-            },
-        )
-        .await;
+    let w = h.dry_run(Tick::Watch).await;
     assert_eq!(w.code, Some(0), "{}", w.stderr);
     assert!(
         !crate::harness::plan(&w)["runs"]

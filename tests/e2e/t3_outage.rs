@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use afk_core::record::{Channel, Verdict};
-use afk_sim::driver::{Tick, TickOptions};
+use afk_sim::driver::Tick;
 use afk_sim::infra::{FaultAction, FaultRule, Remote};
 
 use crate::harness::{Harness, assert_no_secret, dispatched, plan, writes};
@@ -61,15 +61,7 @@ async fn an_unreachable_t3_is_reported_every_tick_paged_once_and_the_run_lands_a
         let minute = tick * 5;
         if minute == 30 {
             // The dry run shows the page it would send, and sends nothing.
-            let dry = h
-                .tick_with(
-                    Tick::Watch,
-                    TickOptions {
-                        dry_run: true,
-                        ..TickOptions::default()
-                    },
-                )
-                .await;
+            let dry = h.dry_run(Tick::Watch).await;
             assert_eq!(dry.code, Some(1), "{}", dry.stderr);
             let effects = plan(&dry)["effects"].as_array().expect("effects").clone();
             let page: Vec<_> = effects
